@@ -1,0 +1,573 @@
+//! Settings: one set of names for every front end, one parser for every source.
+//!
+//! Every source (environment, CLI flags, PHP constants and ini entries, C
+//! arguments) ends up in [`ConfigBuilder::set`] under the environment name of
+//! the setting, so a value means the same thing wherever it was written. Later
+//! calls override earlier ones, which is how precedence is expressed: apply the
+//! weakest source first.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Default token file, as in the legacy script.
+pub const DEFAULT_TOKEN_FILE: &str = "token.txt";
+/// Default expiry file, as in the legacy script.
+pub const DEFAULT_EXPIRY_FILE: &str = "expiry.txt";
+/// Default API base URL.
+pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
+/// Default refresh margin: refresh this many seconds before expiry.
+pub const DEFAULT_REFRESH_MARGIN: u64 = 300;
+/// Default HTTP timeout.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest token lifetime WeChat hands out; a margin this large would
+/// make every token stale on arrival.
+const MAX_TOKEN_LIFETIME: u64 = 7200;
+/// Longest HTTP timeout accepted: beyond this a PHP request is long dead.
+const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The environment names of all settings, in DESIGN.md's order.
+pub const SETTING_NAMES: &[&str] = &[
+    "WX_APPID",
+    "WX_APPSECRET",
+    "WX_TOKEN_FILE",
+    "WX_EXPIRY_FILE",
+    "WX_API_BASE",
+    "WX_REFRESH_MARGIN",
+    "WX_TOKEN_MODE",
+    "WX_HTTP_TIMEOUT",
+    "WX_REDIS_URL",
+    "WX_PASSIVE",
+    "WX_CA_FILE",
+];
+
+/// Which WeChat endpoint issues tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// `GET /cgi-bin/token`: every call issues a new token.
+    #[default]
+    Token,
+    /// `POST /cgi-bin/stable_token`: the same token while it is valid; the
+    /// secret travels in the body, not the URL.
+    Stable,
+}
+
+impl Mode {
+    /// The name used in `WX_TOKEN_MODE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Token => "token",
+            Mode::Stable => "stable",
+        }
+    }
+}
+
+/// The app secret. Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for building the request and nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A complete, validated configuration. Build one with [`Config::builder`] or
+/// [`Config::from_env`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Config {
+    appid: String,
+    secret: Secret,
+    token_file: PathBuf,
+    expiry_file: PathBuf,
+    api_base: Vec<String>,
+    refresh_margin: u64,
+    mode: Mode,
+    http_timeout: Duration,
+    redis_url: Option<String>,
+    passive: bool,
+    ca_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// An empty builder holding the defaults.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+
+    /// Reads every `WX_*` setting from the process environment.
+    pub fn from_env() -> Result<Config> {
+        ConfigBuilder::from_env()?.build()
+    }
+
+    /// The app id.
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+    /// The app secret (masked in `Debug`).
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+    /// Path of `token.txt`.
+    pub fn token_file(&self) -> &Path {
+        &self.token_file
+    }
+    /// Path of `expiry.txt`.
+    pub fn expiry_file(&self) -> &Path {
+        &self.expiry_file
+    }
+    /// API base URLs, tried in order; no trailing slash.
+    pub fn api_base(&self) -> &[String] {
+        &self.api_base
+    }
+    /// Seconds before expiry at which a token counts as stale.
+    pub fn refresh_margin(&self) -> u64 {
+        self.refresh_margin
+    }
+    /// Token endpoint in use.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+    /// Time allowed for one whole fetch, retries included.
+    pub fn http_timeout(&self) -> Duration {
+        self.http_timeout
+    }
+    /// Redis URL for a shared store, if any.
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis_url.as_deref()
+    }
+    /// Read-only mode: never fetch.
+    pub fn passive(&self) -> bool {
+        self.passive
+    }
+    /// Extra trusted CA bundle (PEM), if any.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// The effective settings as `(environment name, value)` pairs, secret
+    /// masked; for `phpinfo()`, `wxtoken status` and diagnostics.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let path = |p: &Path| p.display().to_string();
+        vec![
+            ("WX_APPID", self.appid.clone()),
+            ("WX_APPSECRET", "***".to_string()),
+            ("WX_TOKEN_FILE", path(&self.token_file)),
+            ("WX_EXPIRY_FILE", path(&self.expiry_file)),
+            ("WX_API_BASE", self.api_base.join(",")),
+            ("WX_REFRESH_MARGIN", self.refresh_margin.to_string()),
+            ("WX_TOKEN_MODE", self.mode.as_str().to_string()),
+            (
+                "WX_HTTP_TIMEOUT",
+                format!("{}", self.http_timeout.as_secs_f64()),
+            ),
+            (
+                "WX_REDIS_URL",
+                self.redis_url.clone().unwrap_or_else(|| "(none)".into()),
+            ),
+            (
+                "WX_PASSIVE",
+                if self.passive { "1" } else { "0" }.to_string(),
+            ),
+            (
+                "WX_CA_FILE",
+                self.ca_file
+                    .as_deref()
+                    .map(path)
+                    .unwrap_or_else(|| "(system roots)".into()),
+            ),
+        ]
+    }
+}
+
+/// Collects settings from any number of sources, then validates them once.
+#[derive(Clone, Default)]
+pub struct ConfigBuilder {
+    appid: Option<String>,
+    secret: Option<String>,
+    token_file: Option<PathBuf>,
+    expiry_file: Option<PathBuf>,
+    api_base: Option<String>,
+    refresh_margin: Option<String>,
+    mode: Option<String>,
+    http_timeout: Option<String>,
+    redis_url: Option<String>,
+    passive: Option<String>,
+    ca_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigBuilder")
+            .field("appid", &self.appid)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("token_file", &self.token_file)
+            .field("expiry_file", &self.expiry_file)
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConfigBuilder {
+    /// A builder pre-filled from the process environment (`WX_*`); later
+    /// setters override it.
+    pub fn from_env() -> Result<ConfigBuilder> {
+        Self::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// A builder pre-filled from any name → value lookup using the
+    /// environment names; unset or empty values are skipped.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<ConfigBuilder> {
+        let mut b = ConfigBuilder::default();
+        for name in SETTING_NAMES {
+            if let Some(value) = lookup(name) {
+                let value = value
+                    .into_string()
+                    .map_err(|_| Error::Config(format!("{name} is not valid UTF-8")))?;
+                if !value.is_empty() {
+                    b.set(name, &value)?;
+                }
+            }
+        }
+        Ok(b)
+    }
+
+    /// Sets one setting by its environment name (`WX_APPID`, ...) from text.
+    /// Numbers are checked when [`build`](Self::build) runs, so every source
+    /// reports errors the same way; unknown names are an error here.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<&mut Self> {
+        let v = value.to_string();
+        match name {
+            "WX_APPID" => self.appid = Some(v),
+            "WX_APPSECRET" => self.secret = Some(v),
+            "WX_TOKEN_FILE" => self.token_file = Some(v.into()),
+            "WX_EXPIRY_FILE" => self.expiry_file = Some(v.into()),
+            "WX_API_BASE" => self.api_base = Some(v),
+            "WX_REFRESH_MARGIN" => self.refresh_margin = Some(v),
+            "WX_TOKEN_MODE" => self.mode = Some(v),
+            "WX_HTTP_TIMEOUT" => self.http_timeout = Some(v),
+            "WX_REDIS_URL" => self.redis_url = Some(v),
+            "WX_PASSIVE" => self.passive = Some(v),
+            "WX_CA_FILE" => self.ca_file = Some(v.into()),
+            other => return Err(Error::Config(format!("unknown setting {other}"))),
+        }
+        Ok(self)
+    }
+
+    /// App id (required).
+    pub fn appid(mut self, appid: impl Into<String>) -> Self {
+        self.appid = Some(appid.into());
+        self
+    }
+    /// App secret (required).
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(secret.into());
+        self
+    }
+    /// Token file path (default `token.txt`).
+    pub fn token_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.token_file = Some(path.into());
+        self
+    }
+    /// Expiry file path (default `expiry.txt`).
+    pub fn expiry_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.expiry_file = Some(path.into());
+        self
+    }
+    /// API base URL(s), comma-separated, tried in order.
+    pub fn api_base(mut self, bases: impl Into<String>) -> Self {
+        self.api_base = Some(bases.into());
+        self
+    }
+    /// Refresh margin in seconds (default 300).
+    pub fn refresh_margin(mut self, secs: u64) -> Self {
+        self.refresh_margin = Some(secs.to_string());
+        self
+    }
+    /// Token endpoint (default [`Mode::Token`]).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode.as_str().to_string());
+        self
+    }
+    /// HTTP timeout for a whole fetch (default 10 s).
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = Some(format!("{}", timeout.as_secs_f64()));
+        self
+    }
+    /// Redis URL for a shared store.
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(url.into());
+        self
+    }
+    /// Never fetch; only read what others cached.
+    pub fn passive(mut self, passive: bool) -> Self {
+        self.passive = Some(if passive { "1" } else { "0" }.to_string());
+        self
+    }
+    /// Extra trusted CA bundle (PEM).
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
+        self
+    }
+
+    /// Validates everything and returns the configuration, or an error naming
+    /// the first bad setting (never echoing the secret).
+    pub fn build(self) -> Result<Config> {
+        let appid = self
+            .appid
+            .ok_or_else(|| Error::Config("app id is required (WX_APPID)".into()))?;
+        if appid.is_empty() {
+            return Err(Error::Config("app id is empty (WX_APPID)".into()));
+        }
+        if !appid.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(Error::Config(
+                "app id contains whitespace or non-printable characters (WX_APPID)".into(),
+            ));
+        }
+        let secret = self
+            .secret
+            .ok_or_else(|| Error::Config("app secret is required (WX_APPSECRET)".into()))?;
+        if secret.is_empty() {
+            return Err(Error::Config("app secret is empty (WX_APPSECRET)".into()));
+        }
+        if !secret.chars().all(|c| c.is_ascii_graphic()) {
+            // Say what is wrong, never what the value is.
+            return Err(Error::Config(
+                "app secret contains whitespace or non-printable characters (WX_APPSECRET)".into(),
+            ));
+        }
+        let token_file = non_empty_path(self.token_file, DEFAULT_TOKEN_FILE, "WX_TOKEN_FILE")?;
+        let expiry_file = non_empty_path(self.expiry_file, DEFAULT_EXPIRY_FILE, "WX_EXPIRY_FILE")?;
+        if token_file == expiry_file {
+            return Err(Error::Config(
+                "token file and expiry file are the same path".into(),
+            ));
+        }
+        let api_base = parse_api_base(self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE))?;
+        let refresh_margin = match self.refresh_margin {
+            None => DEFAULT_REFRESH_MARGIN,
+            Some(s) => {
+                let m: u64 = s.trim().parse().map_err(|_| {
+                    Error::Config(format!(
+                        "refresh margin must be a whole number of seconds, got {s:?} (WX_REFRESH_MARGIN)"
+                    ))
+                })?;
+                if m >= MAX_TOKEN_LIFETIME {
+                    return Err(Error::Config(format!(
+                        "refresh margin {m}s is not below the {MAX_TOKEN_LIFETIME}s token lifetime (WX_REFRESH_MARGIN)"
+                    )));
+                }
+                m
+            }
+        };
+        let mode = match self.mode.as_deref().map(str::trim) {
+            None | Some("token") => Mode::Token,
+            Some("stable") => Mode::Stable,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "mode must be \"token\" or \"stable\", got {other:?} (WX_TOKEN_MODE)"
+                )))
+            }
+        };
+        let http_timeout = match self.http_timeout {
+            None => DEFAULT_HTTP_TIMEOUT,
+            Some(s) => {
+                let secs: f64 = s.trim().parse().map_err(|_| {
+                    Error::Config(format!(
+                        "HTTP timeout must be a number of seconds, got {s:?} (WX_HTTP_TIMEOUT)"
+                    ))
+                })?;
+                if !(secs > 0.0 && secs <= MAX_HTTP_TIMEOUT.as_secs_f64()) {
+                    return Err(Error::Config(format!(
+                        "HTTP timeout must be above 0 and at most {}s, got {s:?} (WX_HTTP_TIMEOUT)",
+                        MAX_HTTP_TIMEOUT.as_secs()
+                    )));
+                }
+                Duration::from_secs_f64(secs)
+            }
+        };
+        let passive = match self
+            .passive
+            .as_deref()
+            .map(|s| s.trim().to_ascii_lowercase())
+        {
+            None => false,
+            Some(s) => match s.as_str() {
+                "" | "0" | "false" | "off" | "no" => false,
+                "1" | "true" | "on" | "yes" => true,
+                _ => {
+                    return Err(Error::Config(format!(
+                        "passive must be 1 or 0, got {s:?} (WX_PASSIVE)"
+                    )))
+                }
+            },
+        };
+        let redis_url = self.redis_url.filter(|s| !s.trim().is_empty());
+        if let Some(url) = &redis_url {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(Error::Config(
+                    "Redis URL must start with redis:// (WX_REDIS_URL)".into(),
+                ));
+            }
+        }
+        let ca_file = self.ca_file.filter(|p| !p.as_os_str().is_empty());
+        Ok(Config {
+            appid,
+            secret: Secret(secret),
+            token_file,
+            expiry_file,
+            api_base,
+            refresh_margin,
+            mode,
+            http_timeout,
+            redis_url,
+            passive,
+            ca_file,
+        })
+    }
+}
+
+fn non_empty_path(p: Option<PathBuf>, default: &str, name: &str) -> Result<PathBuf> {
+    match p {
+        None => Ok(PathBuf::from(default)),
+        Some(p) if p.as_os_str().is_empty() => Err(Error::Config(format!("{name} is empty"))),
+        Some(p) => Ok(p),
+    }
+}
+
+fn parse_api_base(s: &str) -> Result<Vec<String>> {
+    let mut bases = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let ok_scheme = part.starts_with("https://") || part.starts_with("http://");
+        let host = part.split_once("://").map(|(_, h)| h).unwrap_or("");
+        if !ok_scheme || host.is_empty() || part.contains(['?', '#', ' ']) {
+            return Err(Error::Config(format!(
+                "API base must be an http(s) URL without query, got {part:?} (WX_API_BASE)"
+            )));
+        }
+        bases.push(part.trim_end_matches('/').to_string());
+    }
+    if bases.is_empty() {
+        return Err(Error::Config("API base is empty (WX_API_BASE)".into()));
+    }
+    Ok(bases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> ConfigBuilder {
+        Config::builder().appid("wx1").secret("s3cr3t-value")
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let c = base().build().unwrap();
+        assert_eq!(c.token_file(), Path::new("token.txt"));
+        assert_eq!(c.expiry_file(), Path::new("expiry.txt"));
+        assert_eq!(c.api_base(), ["https://api.weixin.qq.com"]);
+        assert_eq!(c.refresh_margin(), 300);
+        assert_eq!(c.mode(), Mode::Token);
+        assert_eq!(c.http_timeout(), Duration::from_secs(10));
+        assert!(!c.passive());
+        assert!(c.redis_url().is_none());
+    }
+
+    #[test]
+    fn debug_and_errors_never_show_the_secret() {
+        let c = base().build().unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t-value"));
+        assert!(!format!("{:?}", base()).contains("s3cr3t-value"));
+        let e = Config::builder()
+            .appid("wx1")
+            .secret("bad secret")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("WX_APPSECRET") && !e.contains("bad secret"),
+            "{e}"
+        );
+        assert!(c
+            .describe()
+            .iter()
+            .all(|(_, v)| !v.contains("s3cr3t-value")));
+    }
+
+    #[test]
+    fn rejects_bad_values_with_the_setting_named() {
+        let cases: Vec<(ConfigBuilder, &str)> = vec![
+            (Config::builder().secret("x"), "WX_APPID"),
+            (Config::builder().appid("").secret("x"), "WX_APPID"),
+            (Config::builder().appid("wx1"), "WX_APPSECRET"),
+            (base().refresh_margin(7200), "WX_REFRESH_MARGIN"),
+            (base().api_base("ftp://x"), "WX_API_BASE"),
+            (base().api_base(" , "), "WX_API_BASE"),
+            (base().token_file(""), "WX_TOKEN_FILE"),
+        ];
+        for (b, name) in cases {
+            let e = b.build().unwrap_err().to_string();
+            assert!(e.contains(name), "{e} should name {name}");
+        }
+        for (name, value) in [
+            ("WX_REFRESH_MARGIN", "soon"),
+            ("WX_REFRESH_MARGIN", "-1"),
+            ("WX_HTTP_TIMEOUT", "0"),
+            ("WX_HTTP_TIMEOUT", "ten"),
+            ("WX_TOKEN_MODE", "fast"),
+            ("WX_PASSIVE", "maybe"),
+            ("WX_REDIS_URL", "http://x"),
+        ] {
+            let mut b = base();
+            b.set(name, value).unwrap();
+            let e = b.build().unwrap_err().to_string();
+            assert!(e.contains(name), "{e} should name {name}");
+        }
+        assert!(base().set("WX_NOPE", "1").is_err());
+    }
+
+    #[test]
+    fn lookup_fills_and_later_setters_override() {
+        let env = |name: &str| -> Option<std::ffi::OsString> {
+            match name {
+                "WX_APPID" => Some("envid".into()),
+                "WX_APPSECRET" => Some("envsecret".into()),
+                "WX_API_BASE" => Some("http://127.0.0.1:1/, http://127.0.0.1:2".into()),
+                "WX_HTTP_TIMEOUT" => Some("0.5".into()),
+                "WX_TOKEN_MODE" => Some("stable".into()),
+                "WX_PASSIVE" => Some("".into()),
+                _ => None,
+            }
+        };
+        let c = ConfigBuilder::from_lookup(env)
+            .unwrap()
+            .appid("flagid")
+            .build()
+            .unwrap();
+        assert_eq!(c.appid(), "flagid");
+        assert_eq!(c.secret().expose(), "envsecret");
+        assert_eq!(c.api_base(), ["http://127.0.0.1:1", "http://127.0.0.1:2"]);
+        assert_eq!(c.http_timeout(), Duration::from_millis(500));
+        assert_eq!(c.mode(), Mode::Stable);
+        assert!(!c.passive());
+    }
+}

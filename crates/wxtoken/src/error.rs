@@ -1,0 +1,160 @@
+//! Everything that can go wrong, as one typed error.
+//!
+//! No variant ever holds the app secret: configuration errors name the setting,
+//! network errors name only the host, and text that came back from the network
+//! is scrubbed of the secret before it is stored here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a token could not be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is missing or malformed; nothing was sent anywhere.
+    #[error("configuration error: {0}")]
+    Config(String),
+
+    /// The WeChat API answered with a non-zero `errcode`.
+    #[error("WeChat API error {errcode}: {errmsg}{}", hint(*errcode))]
+    WeChat {
+        /// WeChat's numeric error code.
+        errcode: i64,
+        /// WeChat's error message, scrubbed of the secret.
+        errmsg: String,
+    },
+
+    /// The API answered with an HTTP status other than 200.
+    #[error("HTTP status {status} from {host}")]
+    HttpStatus {
+        /// The HTTP status code.
+        status: u16,
+        /// Host that answered (never the full URL: it holds the secret).
+        host: String,
+    },
+
+    /// The API could not be reached at all (refused, reset, DNS, TLS).
+    #[error("network error contacting {host}: {reason}")]
+    Network {
+        /// Host that was tried last.
+        host: String,
+        /// What failed, without the URL.
+        reason: String,
+    },
+
+    /// The API did not answer within the configured HTTP timeout.
+    #[error("timed out after {:.1}s waiting for {host}", .waited.as_secs_f64())]
+    Timeout {
+        /// Host that was being waited for.
+        host: String,
+        /// How long was waited.
+        waited: Duration,
+    },
+
+    /// The API answered, but not with something usable as a token.
+    #[error("bad answer from {host}: {reason}")]
+    BadAnswer {
+        /// Host that answered.
+        host: String,
+        /// What was wrong with the answer.
+        reason: String,
+    },
+
+    /// A cache file could not be read, written or locked.
+    #[error("cannot {op} {}: {source}", .path.display())]
+    Io {
+        /// What was being done ("read", "write", "lock", ...).
+        op: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Another process held the cache lock for longer than a refresh can take.
+    #[error("timed out after {:.1}s waiting for the cache lock {}", .waited.as_secs_f64(), .path.display())]
+    LockTimeout {
+        /// The lock file.
+        path: PathBuf,
+        /// How long was waited.
+        waited: Duration,
+    },
+
+    /// Passive mode: no valid token is cached and fetching one is not allowed.
+    #[error("no valid token in the cache and passive mode (WX_PASSIVE) forbids fetching one")]
+    Passive,
+}
+
+/// Broad classes of [`Error`], for exit codes and C status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A setting is wrong, or WeChat rejected the credentials (fix the config).
+    Config,
+    /// WeChat answered with an errcode that is not a configuration problem.
+    WeChat,
+    /// Could not talk to the API: unreachable, timeout, HTTP error, bad answer.
+    Network,
+    /// The cache files could not be used.
+    Store,
+    /// Passive mode found nothing to return.
+    Passive,
+}
+
+/// WeChat errcodes that mean the configuration is wrong: retrying cannot help.
+pub const CONFIG_ERRCODES: &[i64] = &[40002, 40013, 40125, 40164, 40243, 41002, 41004, 61004];
+
+/// WeChat errcodes that mean a quota is used up: back off, never retry at once.
+pub const QUOTA_ERRCODES: &[i64] = &[45009, 45011];
+
+/// WeChat errcodes from a business API that mean the token itself is invalid.
+pub const INVALID_TOKEN_ERRCODES: &[i64] = &[40001, 40014, 42001];
+
+fn hint(errcode: i64) -> &'static str {
+    match errcode {
+        -1 => " (WeChat busy; retried with backoff)",
+        40013 | 41002 => " (check the app id)",
+        40125 | 41004 => " (check the app secret)",
+        40164 | 61004 => " (this server's IP is not on the app's IP whitelist)",
+        40243 => " (the app secret is frozen)",
+        45009 => " (daily token quota used up; wait, do not retry)",
+        45011 => " (per-minute limit hit; wait before retrying)",
+        _ => "",
+    }
+}
+
+impl Error {
+    /// The broad class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) => ErrorKind::Config,
+            Error::WeChat { errcode, .. } if CONFIG_ERRCODES.contains(errcode) => ErrorKind::Config,
+            Error::WeChat { .. } => ErrorKind::WeChat,
+            Error::HttpStatus { .. }
+            | Error::Network { .. }
+            | Error::Timeout { .. }
+            | Error::BadAnswer { .. } => ErrorKind::Network,
+            Error::Io { .. } | Error::LockTimeout { .. } => ErrorKind::Store,
+            Error::Passive => ErrorKind::Passive,
+        }
+    }
+
+    /// The WeChat `errcode`, when WeChat gave one.
+    pub fn errcode(&self) -> Option<i64> {
+        match self {
+            Error::WeChat { errcode, .. } => Some(*errcode),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}

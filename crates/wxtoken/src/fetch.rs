@@ -1,0 +1,413 @@
+//! Talking to the WeChat token endpoint: one bounded, retrying, secret-safe
+//! fetch.
+//!
+//! The HTTP client is built on the first miss, never at start-up and never on
+//! the hit path: reqwest's blocking client owns a background thread, which a
+//! forked php-fpm worker would not inherit. The client remembers the process id
+//! it was built in and is rebuilt in a child.
+
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, Response};
+
+use crate::config::{Config, Mode};
+use crate::error::{Error, Result};
+use crate::file_store::{MAX_LIFETIME, MAX_TOKEN_LEN};
+
+/// Answers larger than this are refused unread.
+pub const MAX_BODY: u64 = 64 * 1024;
+/// Attempts per fetch for retryable failures (busy, unreachable).
+const MAX_ATTEMPTS: u32 = 3;
+/// First pause between attempts; doubles each time.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// Connecting longer than this to one host moves on to the next host.
+const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A token as WeChat handed it out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// The access token.
+    pub token: String,
+    /// Lifetime in seconds from when the request started.
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetched")
+            .field("token", &crate::file_store::preview(&self.token))
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// Fetches tokens for one configuration.
+pub struct Fetcher {
+    config: Config,
+    client: Mutex<Option<(u32, Client)>>,
+}
+
+impl Fetcher {
+    /// A fetcher; nothing is built or connected yet.
+    pub fn new(config: Config) -> Self {
+        Fetcher {
+            config,
+            client: Mutex::new(None),
+        }
+    }
+
+    /// Asks WeChat for a token. `force` asks the stable endpoint for a new one
+    /// (ignored in `token` mode, where every call is new anyway).
+    ///
+    /// Busy answers (-1) and unreachable hosts are retried with backoff, and
+    /// unreachable hosts fail over to the next base URL; everything else is
+    /// final. The whole fetch, retries included, ends within the HTTP timeout.
+    pub fn fetch(&self, force: bool) -> Result<Fetched> {
+        let client = self.client()?;
+        let deadline = Instant::now() + self.config.http_timeout();
+        let mut backoff = FIRST_BACKOFF;
+        let mut last_err = None;
+        'attempts: for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left <= backoff {
+                    break;
+                }
+                std::thread::sleep(backoff);
+                backoff *= 2;
+            }
+            for base in self.config.api_base() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break 'attempts;
+                }
+                match self.fetch_once(&client, base, force, left) {
+                    Ok(f) => return Ok(f),
+                    Err(Failure::Unreachable(e)) => last_err = Some(e),
+                    Err(Failure::Busy(e)) => {
+                        last_err = Some(e);
+                        continue 'attempts;
+                    }
+                    Err(Failure::Final(e)) => return Err(e),
+                }
+            }
+        }
+        Err(last_err.unwrap_or_else(|| Error::Timeout {
+            host: host_of(&self.config.api_base()[0]),
+            waited: self.config.http_timeout(),
+        }))
+    }
+
+    /// The process's client, built on first use and again after a fork.
+    fn client(&self) -> Result<Client> {
+        let pid = std::process::id();
+        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((built_in, client)) = slot.as_ref() {
+            if *built_in == pid {
+                return Ok(client.clone());
+            }
+        }
+        if let Some((_, inherited)) = slot.take() {
+            // Its runtime thread lives only in the parent; dropping it here
+            // would wait on a thread this process does not have.
+            std::mem::forget(inherited);
+        }
+        let client = self.build_client()?;
+        *slot = Some((pid, client.clone()));
+        Ok(client)
+    }
+
+    fn build_client(&self) -> Result<Client> {
+        let timeout = self.config.http_timeout();
+        let mut builder = Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
+            .user_agent(concat!("wxtoken/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the secret-bearing query to another host.
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = self.config.ca_file() {
+            let pem = std::fs::read(path).map_err(|e| Error::io("read CA file", path, e))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
+                Error::Config(format!(
+                    "CA file {} holds no usable PEM certificate (WX_CA_FILE)",
+                    path.display()
+                ))
+            })?;
+            if certs.is_empty() {
+                return Err(Error::Config(format!(
+                    "CA file {} holds no PEM certificate (WX_CA_FILE)",
+                    path.display()
+                )));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", chain(&e))))
+    }
+
+    fn fetch_once(
+        &self,
+        client: &Client,
+        base: &str,
+        force: bool,
+        left: Duration,
+    ) -> Result<Fetched, Failure> {
+        let host = host_of(base);
+        let secret = self.config.secret().expose();
+        let request = match self.config.mode() {
+            Mode::Token => {
+                let mut url = reqwest::Url::parse(&format!("{base}/cgi-bin/token"))
+                    .map_err(|_| Failure::Final(bad_base(base)))?;
+                url.query_pairs_mut()
+                    .append_pair("grant_type", "client_credential")
+                    .append_pair("appid", self.config.appid())
+                    .append_pair("secret", secret);
+                client.get(url)
+            }
+            Mode::Stable => {
+                let url = reqwest::Url::parse(&format!("{base}/cgi-bin/stable_token"))
+                    .map_err(|_| Failure::Final(bad_base(base)))?;
+                let body = serde_json::json!({
+                    "grant_type": "client_credential",
+                    "appid": self.config.appid(),
+                    "secret": secret,
+                    "force_refresh": force,
+                });
+                client
+                    .post(url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string())
+            }
+        };
+        let started = Instant::now();
+        let response = request
+            .timeout(left)
+            .send()
+            .map_err(|e| self.classify(e, &host, started))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Failure::Final(Error::HttpStatus {
+                status: status.as_u16(),
+                host,
+            }));
+        }
+        let body = self.read_body(response, &host, started)?;
+        parse_answer(&body, &host, secret).map_err(|e| match e.errcode() {
+            Some(-1) => Failure::Busy(e),
+            _ => Failure::Final(e),
+        })
+    }
+
+    fn read_body(
+        &self,
+        response: Response,
+        host: &str,
+        started: Instant,
+    ) -> Result<Vec<u8>, Failure> {
+        if response.content_length().is_some_and(|n| n > MAX_BODY) {
+            return Err(Failure::Final(too_large(host)));
+        }
+        let mut body = Vec::new();
+        response
+            .take(MAX_BODY + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| {
+                let timed_out = e.kind() == std::io::ErrorKind::TimedOut
+                    || chain(&e).to_ascii_lowercase().contains("timed out");
+                Failure::Final(if timed_out {
+                    Error::Timeout {
+                        host: host.to_string(),
+                        waited: started.elapsed(),
+                    }
+                } else {
+                    Error::BadAnswer {
+                        host: host.to_string(),
+                        reason: "the answer was cut short".into(),
+                    }
+                })
+            })?;
+        if body.len() as u64 > MAX_BODY {
+            return Err(Failure::Final(too_large(host)));
+        }
+        Ok(body)
+    }
+
+    /// Sorts a reqwest error, dropping its URL (it holds the secret).
+    fn classify(&self, e: reqwest::Error, host: &str, started: Instant) -> Failure {
+        let e = e.without_url();
+        if e.is_timeout() {
+            return Failure::Final(Error::Timeout {
+                host: host.to_string(),
+                waited: started.elapsed(),
+            });
+        }
+        let reason = scrub(&chain(&e), self.config.secret().expose());
+        let err = Error::Network {
+            host: host.to_string(),
+            reason,
+        };
+        if e.is_connect() {
+            Failure::Unreachable(err)
+        } else {
+            Failure::Final(err)
+        }
+    }
+}
+
+/// How one attempt failed, which decides what happens next.
+enum Failure {
+    /// Could not connect: try the next host, then retry after a pause.
+    Unreachable(Error),
+    /// WeChat said -1 (busy): retry after a pause.
+    Busy(Error),
+    /// Anything else: report it now.
+    Final(Error),
+}
+
+/// Turns a token answer body into a token, or a typed error.
+fn parse_answer(body: &[u8], host: &str, secret: &str) -> Result<Fetched> {
+    let bad = |reason: &str| Error::BadAnswer {
+        host: host.to_string(),
+        reason: reason.to_string(),
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| bad("the answer is not valid JSON"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| bad("the answer is not a JSON object"))?;
+    if let Some(code) = obj.get("errcode") {
+        let errcode = code
+            .as_i64()
+            .ok_or_else(|| bad("errcode is not an integer"))?;
+        if errcode != 0 {
+            let errmsg = obj.get("errmsg").and_then(|m| m.as_str()).unwrap_or("");
+            let errmsg: String = scrub(errmsg, secret).chars().take(200).collect();
+            return Err(Error::WeChat { errcode, errmsg });
+        }
+    }
+    let token = match obj.get("access_token") {
+        None => return Err(bad("access_token is missing")),
+        Some(t) => t
+            .as_str()
+            .ok_or_else(|| bad("access_token is not a string"))?,
+    };
+    if token.is_empty()
+        || token.len() > MAX_TOKEN_LEN
+        || !token.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(bad("access_token is empty, too long or not printable"));
+    }
+    let expires_in = obj
+        .get("expires_in")
+        .ok_or_else(|| bad("expires_in is missing"))?
+        .as_i64()
+        .ok_or_else(|| bad("expires_in is not an integer"))?;
+    if !(1..=MAX_LIFETIME as i64).contains(&expires_in) {
+        return Err(bad(&format!(
+            "expires_in {expires_in} is outside 1..={MAX_LIFETIME}"
+        )));
+    }
+    Ok(Fetched {
+        token: token.to_string(),
+        expires_in: expires_in as u64,
+    })
+}
+
+/// The host part of a base URL, for error messages.
+fn host_of(base: &str) -> String {
+    base.split_once("://")
+        .map_or(base, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn bad_base(base: &str) -> Error {
+    Error::Config(format!(
+        "API base {:?} is not a valid URL (WX_API_BASE)",
+        host_of(base)
+    ))
+}
+
+fn too_large(host: &str) -> Error {
+    Error::BadAnswer {
+        host: host.to_string(),
+        reason: format!("the answer is larger than {} KiB", MAX_BODY / 1024),
+    }
+}
+
+/// An error and its sources, joined; reqwest's own text alone says little.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(src) = cur {
+        let text = src.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = src.source();
+    }
+    s
+}
+
+/// Removes the secret from text that came from elsewhere.
+pub(crate) fn scrub(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(secret, "***")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_success_and_errors() {
+        let ok = parse_answer(br#"{"access_token":"AT_1","expires_in":7200}"#, "h", "s").unwrap();
+        assert_eq!(ok.token, "AT_1");
+        assert_eq!(ok.expires_in, 7200);
+        let e = parse_answer(
+            br#"{"errcode":40125,"errmsg":"invalid appsecret SECRETX"}"#,
+            "h",
+            "SECRETX",
+        )
+        .unwrap_err();
+        assert_eq!(e.errcode(), Some(40125));
+        assert!(!e.to_string().contains("SECRETX"));
+        for body in [
+            &br#"{"access_token":"#[..],
+            br#"{"expires_in":7200}"#,
+            br#"{"access_token":"A","expires_in":0}"#,
+            br#"{"access_token":"A","expires_in":86401}"#,
+            br#"{"access_token":"A","expires_in":"7200"}"#,
+            br#"{"access_token":"","expires_in":7200}"#,
+            br#"{"access_token":"a b","expires_in":7200}"#,
+            br#"[1]"#,
+        ] {
+            let e = parse_answer(body, "h", "s").unwrap_err();
+            assert!(matches!(e, Error::BadAnswer { .. }), "{e}");
+        }
+        // errcode 0 with a token is a success (some proxies add it).
+        assert!(parse_answer(
+            br#"{"errcode":0,"access_token":"A","expires_in":5}"#,
+            "h",
+            "s"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn host_of_strips_scheme_and_path() {
+        assert_eq!(host_of("https://api.weixin.qq.com"), "api.weixin.qq.com");
+        assert_eq!(host_of("http://127.0.0.1:8080/x"), "127.0.0.1:8080");
+    }
+}

@@ -1,0 +1,421 @@
+//! The `token.txt` / `expiry.txt` pair, byte-compatible with the legacy PHP
+//! script in both directions, plus the `token.txt.lock` that serialises
+//! refreshes across processes.
+//!
+//! Reads are cheap on purpose: the two files are `stat`ed, and when neither
+//! changed since the last read (same inode, size, mtime and ctime) the
+//! remembered token is returned without opening anything. Writes replace each
+//! file by rename, so a reader sees the old file or the new one, never a torn
+//! one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// WeChat reserves up to 512 characters for a token.
+pub const MAX_TOKEN_LEN: usize = 512;
+/// No WeChat token lives longer than a day; an expiry further out is corrupt.
+pub const MAX_LIFETIME: u64 = 86_400;
+/// Files larger than this are not a token or an expiry; reading stops there.
+const MAX_FILE_LEN: u64 = 4096;
+
+/// A token and the Unix time it expires at, as stored in the two files.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cached {
+    /// The access token.
+    pub token: String,
+    /// Unix time (seconds) of expiry; 0 when `expiry.txt` is missing or unreadable.
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for Cached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("token", &preview(&self.token))
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl Cached {
+    /// Still usable at WeChat at `now`, and not an absurd far-future expiry.
+    pub fn is_valid(&self, now: u64) -> bool {
+        now < self.expires_at && self.expires_at <= now.saturating_add(MAX_LIFETIME)
+    }
+
+    /// A cache hit: valid for more than `margin` seconds yet.
+    pub fn is_fresh(&self, now: u64, margin: u64) -> bool {
+        self.is_valid(now.saturating_add(margin)) && self.is_valid(now)
+    }
+}
+
+/// A short, safe-to-print form of a token: its first characters only.
+pub fn preview(token: &str) -> String {
+    let head: String = token.chars().take(8).collect();
+    format!("{head}… ({} chars)", token.len())
+}
+
+/// What identifies one version of a file without reading it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct FileIdent {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileIdent {
+    fn of(m: &fs::Metadata) -> Self {
+        FileIdent {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// The last read: which file versions it saw and what they held.
+struct Memo {
+    token: FileIdent,
+    expiry: Option<FileIdent>,
+    cached: Option<Cached>,
+}
+
+/// The token and expiry files and their lock file.
+pub struct FileStore {
+    token_path: PathBuf,
+    expiry_path: PathBuf,
+    lock_path: PathBuf,
+    memo: Mutex<Option<Memo>>,
+}
+
+/// Held while refreshing; dropping it releases the `flock`.
+#[derive(Debug)]
+pub struct FileLock {
+    // Closing the file releases the flock; fs2 unlocks explicitly on drop too.
+    file: File,
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = fs2::FileExt::unlock(&self.file);
+    }
+}
+
+/// The result of trying to take the cross-process lock.
+#[derive(Debug)]
+pub enum LockOutcome {
+    /// The exclusive lock is held until this is dropped.
+    Held(FileLock),
+    /// The lock file cannot be created (read-only or missing directory): the
+    /// caller goes on with in-process exclusion only.
+    Unavailable(io::Error),
+}
+
+impl FileStore {
+    /// A store on these two files; the lock file is `<token file>.lock`.
+    pub fn new(token_path: impl Into<PathBuf>, expiry_path: impl Into<PathBuf>) -> Self {
+        let token_path = token_path.into();
+        let mut lock = token_path.clone().into_os_string();
+        lock.push(".lock");
+        FileStore {
+            token_path,
+            expiry_path: expiry_path.into(),
+            lock_path: lock.into(),
+            memo: Mutex::new(None),
+        }
+    }
+
+    /// Path of the token file.
+    pub fn token_path(&self) -> &Path {
+        &self.token_path
+    }
+
+    /// Path of the expiry file.
+    pub fn expiry_path(&self) -> &Path {
+        &self.expiry_path
+    }
+
+    /// Path of the lock file.
+    pub fn lock_path(&self) -> &Path {
+        &self.lock_path
+    }
+
+    /// What the files hold now. `None` when there is no usable token (missing,
+    /// empty, or not a token); `expires_at` is 0 when the expiry is missing or
+    /// not a non-negative decimal number, which makes the entry stale.
+    pub fn load(&self) -> Result<Option<Cached>> {
+        let token_meta = match stat(&self.token_path)? {
+            Some(m) => m,
+            None => return Ok(None),
+        };
+        let expiry_meta = stat(&self.expiry_path)?;
+        let token_id = FileIdent::of(&token_meta);
+        let expiry_id = expiry_meta.as_ref().map(FileIdent::of);
+        {
+            let memo = lock_ignoring_poison(&self.memo);
+            if let Some(m) = memo.as_ref() {
+                if m.token == token_id && m.expiry == expiry_id {
+                    return Ok(m.cached.clone());
+                }
+            }
+        }
+        self.read_both()
+    }
+
+    /// Reads both files for real and remembers what was seen.
+    fn read_both(&self) -> Result<Option<Cached>> {
+        let Some((token_id, token_bytes)) = read_small(&self.token_path)? else {
+            return Ok(None);
+        };
+        let expiry = read_small(&self.expiry_path)?;
+        let token = parse_token(&token_bytes);
+        let expires_at = expiry.as_ref().map_or(0, |(_, b)| parse_expiry(b));
+        let cached = token.map(|token| Cached { token, expires_at });
+        *lock_ignoring_poison(&self.memo) = Some(Memo {
+            token: token_id,
+            expiry: expiry.map(|(id, _)| id),
+            cached: cached.clone(),
+        });
+        Ok(cached)
+    }
+
+    /// Takes the exclusive cross-process lock, waiting at most `wait`.
+    pub fn lock(&self, wait: Duration) -> Result<LockOutcome> {
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&self.lock_path)
+        {
+            Ok(f) => f,
+            Err(e) if cannot_create_here(&e) => return Ok(LockOutcome::Unavailable(e)),
+            Err(e) => return Err(Error::io("open lock file", &self.lock_path, e)),
+        };
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match fs2::FileExt::try_lock_exclusive(&file) {
+                Ok(()) => return Ok(LockOutcome::Held(FileLock { file })),
+                Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {
+                    let waited = start.elapsed();
+                    if waited >= wait {
+                        return Err(Error::LockTimeout {
+                            path: self.lock_path.clone(),
+                            waited,
+                        });
+                    }
+                    // Polling rather than a blocking flock keeps the wait
+                    // bounded without a helper thread or a signal.
+                    std::thread::sleep(pause.min(wait - waited));
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => return Err(Error::io("lock", &self.lock_path, e)),
+            }
+        }
+    }
+
+    /// Replaces both files: expiry first, then token. A legacy reader that
+    /// runs in between sees the old token with the new expiry, which is still
+    /// accepted by WeChat for five minutes, instead of a new token with an old
+    /// expiry that would send it to fetch yet another token.
+    pub fn save(&self, cached: &Cached) -> Result<()> {
+        write_atomic(&self.expiry_path, cached.expires_at.to_string().as_bytes())?;
+        write_atomic(&self.token_path, cached.token.as_bytes())?;
+        Ok(())
+    }
+
+    /// Marks the cache empty the way both sides understand: an empty token
+    /// and expiry 0 (the legacy script refetches on either).
+    pub fn clear(&self) -> Result<()> {
+        write_atomic(&self.token_path, b"")?;
+        write_atomic(&self.expiry_path, b"0")?;
+        Ok(())
+    }
+
+    /// When the token file was last written, if it exists.
+    pub fn token_written_at(&self) -> Option<std::time::SystemTime> {
+        fs::metadata(&self.token_path)
+            .and_then(|m| m.modified())
+            .ok()
+    }
+}
+
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The memo is a plain value; a panic elsewhere cannot leave it half-set.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `metadata`, with a missing file as `None` and a directory as an error.
+fn stat(path: &Path) -> Result<Option<fs::Metadata>> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(Error::io(
+            "read",
+            path,
+            io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
+        )),
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+/// Opens, identifies (by `fstat` on the open file, so the identity belongs
+/// to the bytes read) and reads at most `MAX_FILE_LEN` bytes.
+fn read_small(path: &Path) -> Result<Option<(FileIdent, Vec<u8>)>> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    let meta = file.metadata().map_err(|e| Error::io("read", path, e))?;
+    if meta.is_dir() {
+        return Err(Error::io(
+            "read",
+            path,
+            io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
+        ));
+    }
+    let mut buf = Vec::with_capacity(meta.len().min(MAX_FILE_LEN) as usize);
+    (&mut file)
+        .take(MAX_FILE_LEN)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok(Some((FileIdent::of(&meta), buf)))
+}
+
+/// PHP's `trim()` set: the legacy script trims both files.
+fn php_trim(b: &[u8]) -> &[u8] {
+    let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\0' | b'\x0B');
+    let start = b.iter().position(|c| !ws(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !ws(c)).map_or(start, |i| i + 1);
+    &b[start..end]
+}
+
+/// A token is 1..=512 printable ASCII characters; anything else is corrupt.
+fn parse_token(raw: &[u8]) -> Option<String> {
+    let t = php_trim(raw);
+    let ok = !t.is_empty() && t.len() <= MAX_TOKEN_LEN && t.iter().all(u8::is_ascii_graphic);
+    ok.then(|| String::from_utf8_lossy(t).into_owned())
+}
+
+/// The expiry as written by either side; anything but a plain non-negative
+/// decimal is 0 (expired).
+pub(crate) fn parse_expiry(raw: &[u8]) -> u64 {
+    let t = php_trim(raw);
+    if t.is_empty() || !t.iter().all(u8::is_ascii_digit) {
+        return 0;
+    }
+    std::str::from_utf8(t)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Read-only file systems, missing directories and permission errors mean
+/// "no cache here", not "broken cache".
+fn cannot_create_here(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::PermissionDenied
+            | io::ErrorKind::NotFound
+            | io::ErrorKind::ReadOnlyFilesystem
+    )
+}
+
+/// Writes `bytes` to a fresh 0600 temp file beside `path`, syncs it and renames
+/// it over `path`.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "wxtoken".into());
+    let tmp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("write", path, e));
+    }
+    // Make the rename itself durable; failure here loses nothing already read.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trim_matches_php() {
+        assert_eq!(php_trim(b" \t\r\n\0\x0Babc \n"), b"abc");
+        assert_eq!(php_trim(b"   "), b"");
+        assert_eq!(php_trim(b""), b"");
+    }
+
+    #[test]
+    fn token_parsing_rejects_junk() {
+        assert_eq!(
+            parse_token(b"ACCESS_tok-1\n").as_deref(),
+            Some("ACCESS_tok-1")
+        );
+        assert_eq!(parse_token(b"  "), None);
+        assert_eq!(parse_token(b"two words"), None);
+        assert_eq!(parse_token(&[0xff, 0xfe, 0x00, 0x41]), None);
+        assert_eq!(parse_token(&vec![b'a'; 513]), None);
+        assert!(parse_token(&vec![b'a'; 512]).is_some());
+    }
+
+    #[test]
+    fn expiry_parsing_is_strict_decimal() {
+        assert_eq!(parse_expiry(b"1700000000"), 1_700_000_000);
+        assert_eq!(parse_expiry(b" 1700000000\n"), 1_700_000_000);
+        assert_eq!(parse_expiry(b"-5"), 0);
+        assert_eq!(parse_expiry(b"12abc"), 0);
+        assert_eq!(parse_expiry(b"99999999999999999999999"), 0);
+        assert_eq!(parse_expiry(b""), 0);
+    }
+
+    #[test]
+    fn freshness_respects_margin_and_absurd_expiry() {
+        let c = |e| Cached {
+            token: "t".into(),
+            expires_at: e,
+        };
+        assert!(c(1000).is_fresh(600, 300));
+        assert!(!c(1000).is_fresh(700, 300));
+        assert!(c(1000).is_valid(700));
+        assert!(!c(1000).is_valid(1000));
+        assert!(!c(1000 + MAX_LIFETIME + 1).is_valid(1000));
+    }
+}

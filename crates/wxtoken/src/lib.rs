@@ -1,0 +1,43 @@
+//! # wxtoken
+//!
+//! A cache for the WeChat `access_token` that many threads and processes
+//! share through the legacy `token.txt` / `expiry.txt` files:
+//!
+//! - a hit (`now < expiry - margin`) reads two small files, or only `stat`s
+//!   them when nothing changed since the last read, and makes no network call;
+//! - a miss takes an `flock` on `token.txt.lock`, re-reads, and only then
+//!   fetches: one upstream call per expiry, however many callers;
+//! - writes are temp file + fsync + rename, mode 0600, so no reader ever
+//!   sees a torn file;
+//! - error answers never touch the files, and no error carries the secret.
+//!
+//! ```no_run
+//! use wxtoken::{Config, TokenCache};
+//! let cache = TokenCache::new(Config::from_env()?);
+//! let token = cache.get_token()?;
+//! # Ok::<(), wxtoken::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod cache;
+mod clock;
+mod config;
+mod error;
+mod fetch;
+mod file_store;
+
+pub use cache::{Status, TokenCache};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{
+    Config, ConfigBuilder, Mode, Secret, DEFAULT_API_BASE, DEFAULT_EXPIRY_FILE,
+    DEFAULT_HTTP_TIMEOUT, DEFAULT_REFRESH_MARGIN, DEFAULT_TOKEN_FILE, SETTING_NAMES,
+};
+pub use error::{
+    Error, ErrorKind, Result, CONFIG_ERRCODES, INVALID_TOKEN_ERRCODES, QUOTA_ERRCODES,
+};
+pub use fetch::{Fetched, Fetcher, MAX_BODY};
+pub use file_store::{Cached, FileStore, MAX_LIFETIME, MAX_TOKEN_LEN};
+
+/// The crate version, for `wx_version()`, `phpinfo()` and `wxtoken --version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

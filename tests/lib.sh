@@ -1,0 +1,69 @@
+# Shared helpers for the shell-driven cross-language tests (C, PHP, legacy).
+# Source it: `. "$(dirname "$0")/../lib.sh"`. Needs bash.
+#
+# Every test script counts with pass/fail and ends with `summary`, which prints
+# the plain "N passed, N failed" line and exits non-zero on any failure.
+
+set -u
+
+WX_ROOT=${WX_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+WX_TARGET=${WX_TARGET:-$WX_ROOT/target/debug}
+PASSED=0
+FAILED=0
+MOCK_PID=
+MOCK_URL=
+WX_TMP=$(mktemp -d "${TMPDIR:-/tmp}/wxtoken-test.XXXXXX")
+
+cleanup() {
+    stop_mock
+    rm -rf "$WX_TMP"
+}
+trap cleanup EXIT
+
+pass() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
+
+# check "description" command...: passes when the command succeeds.
+check() {
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# Starts wechat-mock on a free port; sets MOCK_URL and MOCK_PID.
+start_mock() {
+    stop_mock
+    local out="$WX_TMP/mock.out"
+    "$WX_TARGET/wechat-mock" --port 0 "$@" >"$out" 2>"$WX_TMP/mock.err" &
+    MOCK_PID=$!
+    for _ in $(seq 1 200); do
+        MOCK_URL=$(head -n 1 "$out" 2>/dev/null)
+        case "$MOCK_URL" in http://*) return 0 ;; esac
+        sleep 0.05
+    done
+    echo "wechat-mock did not start: $(cat "$WX_TMP/mock.err")" >&2
+    exit 1
+}
+
+stop_mock() {
+    if [ -n "${MOCK_PID:-}" ]; then
+        kill "$MOCK_PID" 2>/dev/null
+        wait "$MOCK_PID" 2>/dev/null
+        MOCK_PID=
+    fi
+}
+
+# mock PATH: GET a control endpoint of the mock, e.g. `mock /mock/reset`.
+mock() {
+    curl -fsS "$MOCK_URL$1" 2>/dev/null || python3 -c 'import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1]).read().decode())' "$MOCK_URL$1"
+}
+
+# mock_stat NAME: one counter from /mock/stats, e.g. `mock_stat token_calls`.
+mock_stat() {
+    mock /mock/stats | python3 -c 'import sys,json;v=json.load(sys.stdin)[sys.argv[1]];print("" if v is None else v)' "$1"
+}
+
+summary() {
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+}
