@@ -1,0 +1,120 @@
+//! `wxtoken`: the token cache from the shell.
+//!
+//! `wxtoken get` prints only the token on stdout, so `TOKEN=$(wxtoken get)`
+//! works; every failure is one line on stderr and an exit status that tells
+//! configuration, WeChat, network and cache-file problems apart.
+
+mod args;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use args::Command;
+use wxtoken::{ConfigBuilder, Error, ErrorKind, Status, TokenCache};
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wxtoken: {e}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+/// Exit statuses, documented in `--help`.
+fn exit_code(e: &Error) -> u8 {
+    match e.kind() {
+        ErrorKind::Config => 2,
+        ErrorKind::WeChat => 3,
+        ErrorKind::Network => 4,
+        ErrorKind::Store => 5,
+        ErrorKind::Passive => 6,
+    }
+}
+
+fn run(argv: impl Iterator<Item = String>) -> Result<(), Error> {
+    let mut builder = ConfigBuilder::from_env()?;
+    let command = args::parse(argv, &mut builder)?;
+    let out = &mut std::io::stdout().lock();
+    match command {
+        Command::Help => return print(out, args::USAGE),
+        Command::Version => return print(out, &format!("wxtoken {}", wxtoken::VERSION)),
+        _ => {}
+    }
+    let cache = TokenCache::new(builder.build()?);
+    match command {
+        Command::Get => print(out, &cache.get_token()?)?,
+        Command::Refresh => print(out, &cache.force_refresh()?)?,
+        Command::Invalidate(token) => {
+            let dropped = cache.invalidate(&token)?;
+            print(
+                out,
+                if dropped {
+                    "dropped"
+                } else {
+                    "kept: not the cached token"
+                },
+            )?;
+        }
+        Command::Status { json } => {
+            let status = cache.status()?;
+            let text = if json {
+                serde_json::to_string_pretty(&status).expect("Status serialises")
+            } else {
+                describe(&status)
+            };
+            print(out, &text)?;
+        }
+        Command::Help | Command::Version => unreachable!("handled above"),
+    }
+    if let Some(w) = cache.last_warning() {
+        eprintln!("wxtoken: warning: {w}");
+    }
+    Ok(())
+}
+
+fn print(out: &mut impl Write, text: &str) -> Result<(), Error> {
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::Io {
+            op: "write to",
+            path: "stdout".into(),
+            source: e,
+        })
+}
+
+/// The human form of `status`.
+fn describe(s: &Status) -> String {
+    let mut lines = vec![
+        format!("token file:  {}", s.token_file),
+        format!("expiry file: {}", s.expiry_file),
+    ];
+    match (&s.token_preview, s.expires_at, s.seconds_left) {
+        (Some(preview), Some(at), Some(left)) => {
+            lines.push(format!("token:       {preview}"));
+            lines.push(format!("expires at:  {at} (unix)"));
+            lines.push(if left > 0 {
+                format!("time left:   {left}s")
+            } else {
+                format!("time left:   expired {}s ago", -left)
+            });
+            if let Some(age) = s.age_seconds {
+                lines.push(format!("age:         {age}s"));
+            }
+            let state = if s.fresh {
+                "fresh (a get is a cache hit)"
+            } else if s.present {
+                "inside the refresh margin (the next get refreshes)"
+            } else {
+                "expired (the next get fetches)"
+            };
+            lines.push(format!("state:       {state}"));
+        }
+        _ => lines.push("token:       none cached (the next get fetches)".into()),
+    }
+    if let Some(w) = &s.warning {
+        lines.push(format!("warning:     {w}"));
+    }
+    lines.join("\n")
+}

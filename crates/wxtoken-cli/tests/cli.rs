@@ -1,0 +1,205 @@
+//! The `wxtoken` binary against the real mock: output, exit codes, and 64
+//! processes racing on one expired cache.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use wechat_mock::{Fault, MockServer};
+
+const SECRET: &str = "test_secret_0123456789";
+
+struct Setup {
+    mock: MockServer,
+    dir: PathBuf,
+}
+
+impl Setup {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("wxtoken-cli-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Setup {
+            mock: MockServer::start().unwrap(),
+            dir,
+        }
+    }
+
+    fn token_file(&self) -> PathBuf {
+        self.dir.join("token.txt")
+    }
+
+    /// `wxtoken` with settings in the environment, as a deployment would.
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wxtoken"));
+        c.args(args)
+            .env_clear()
+            .env("WX_APPID", "wx_test_appid")
+            .env("WX_APPSECRET", SECRET)
+            .env("WX_API_BASE", self.mock.url())
+            .env("WX_HTTP_TIMEOUT", "3")
+            .current_dir(&self.dir);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap()
+}
+
+#[test]
+fn get_prints_only_the_token_and_hits_the_second_time() {
+    let s = Setup::new("get");
+    let a = s.run(&["get"]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    let token = stdout(&a);
+    assert!(token.ends_with('\n') && !token.trim().contains(char::is_whitespace));
+    assert_eq!(
+        token.trim(),
+        read(&s.token_file()),
+        "relative default path, in cwd"
+    );
+    let b = s.run(&["get"]);
+    assert_eq!(stdout(&b), token);
+    assert_eq!(s.mock.stats().token_calls, 1);
+}
+
+#[test]
+fn flags_override_the_environment() {
+    let s = Setup::new("flags");
+    let alt = s.dir.join("alt-token.txt");
+    let o = s.run(&[
+        "--token-file",
+        alt.to_str().unwrap(),
+        "--expiry-file=alt-expiry.txt",
+        "get",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(&alt), stdout(&o).trim());
+    assert!(s.dir.join("alt-expiry.txt").exists());
+    assert!(!s.token_file().exists());
+    // A wrong --secret beats the right one in the environment.
+    let o = s.run(&["--secret", "wrong_secret_value", "refresh"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("wrong_secret_value"));
+}
+
+#[test]
+fn errors_are_one_line_with_distinct_exit_codes() {
+    let s = Setup::new("errors");
+    std::fs::write(s.token_file(), "OLD").unwrap();
+    std::fs::write(s.dir.join("expiry.txt"), "1").unwrap();
+
+    let o = s.cmd(&["get"]).env_remove("WX_APPID").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("WX_APPID"));
+
+    s.mock.set_fault(Some(Fault::Errcode(45009)), None);
+    let o = s.run(&["get"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("45009"));
+
+    s.mock.set_fault(Some(Fault::Http500), None);
+    assert_eq!(s.run(&["get"]).status.code(), Some(4));
+
+    s.mock.set_fault(None, None);
+    let o = s.run(&["--passive", "get"]);
+    assert_eq!(o.status.code(), Some(6));
+
+    let o = s.run(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+
+    for o in [s.run(&["get"]), s.run(&["--mode", "nope", "get"])] {
+        let err = stderr(&o);
+        assert!(err.lines().count() <= 1, "{err}");
+        assert!(!err.contains(SECRET), "{err}");
+        assert!(stdout(&o).is_empty() || o.status.success());
+    }
+    assert_eq!(read(&s.token_file()), s.mock.stats().last_token.unwrap());
+}
+
+#[test]
+fn status_refresh_and_invalidate() {
+    let s = Setup::new("status");
+    let o = s.run(&["status", "--json"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["present"], false);
+
+    let token = stdout(&s.run(&["get"])).trim().to_string();
+    let v: serde_json::Value =
+        serde_json::from_slice(&s.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(v["present"], true);
+    assert_eq!(v["fresh"], true);
+    let left = v["seconds_left"].as_i64().unwrap();
+    assert!((7100..=7200).contains(&left), "{left}");
+    let text = stdout(&s.run(&["status"]));
+    assert!(text.contains("fresh") && !text.contains(&token), "{text}");
+
+    let refreshed = stdout(&s.run(&["refresh"])).trim().to_string();
+    assert_ne!(refreshed, token);
+    assert_eq!(
+        stdout(&s.run(&["invalidate", &token])).trim(),
+        "kept: not the cached token"
+    );
+    assert_eq!(
+        stdout(&s.run(&["invalidate", &refreshed])).trim(),
+        "dropped"
+    );
+    let again = stdout(&s.run(&["get"])).trim().to_string();
+    assert!(again != refreshed && again != token);
+    assert_eq!(s.mock.stats().token_calls, 3);
+}
+
+#[test]
+fn sixty_four_processes_on_an_expired_cache_make_one_upstream_call() {
+    let s = Setup::new("race");
+    std::fs::write(s.token_file(), "EXPIRED_TOKEN").unwrap();
+    std::fs::write(s.dir.join("expiry.txt"), "1").unwrap();
+    // A slow answer keeps the first fetch in flight while the rest start, so
+    // they really do overlap.
+    s.mock
+        .set_fault(Some(Fault::Slow(Duration::from_millis(400))), None);
+    let children: Vec<_> = (0..64)
+        .map(|_| {
+            s.cmd(&["get"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for o in &outputs {
+        assert!(o.status.success(), "{}", stderr(o));
+    }
+    let tokens: HashSet<String> = outputs
+        .iter()
+        .map(|o| stdout(o).trim().to_string())
+        .collect();
+    assert_eq!(tokens.len(), 1, "one distinct token");
+    assert!(!tokens.contains("") && !tokens.contains("EXPIRED_TOKEN"));
+    assert_eq!(s.mock.stats().token_calls, 1);
+}

@@ -1,0 +1,138 @@
+//! Every fault of the mock, with an expired-but-present cache: a clear typed
+//! error, files untouched, secret nowhere.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{World, SECRET};
+use wechat_mock::Fault;
+use wxtoken::{Error, ErrorKind};
+
+fn expired_world() -> World {
+    let w = World::new();
+    w.write_files("STILL_THE_OLD_TOKEN", "1000");
+    w
+}
+
+/// Runs one fault and checks the common promises; returns the error.
+fn run_fault(fault: Fault) -> Error {
+    let w = expired_world();
+    w.mock.set_fault(Some(fault.clone()), None);
+    let before = (w.read(&w.token_file()), w.read(&w.expiry_file()));
+    let cache = w.cache();
+    let e = cache.get_token().expect_err("a fault is an error");
+    let after = (w.read(&w.token_file()), w.read(&w.expiry_file()));
+    assert_eq!(before, after, "{fault:?}: files must be byte-identical");
+    for text in [e.to_string(), format!("{e:?}"), format!("{cache:?}")] {
+        assert!(!text.contains(SECRET), "{fault:?}: secret leaked in {text}");
+    }
+    e
+}
+
+#[test]
+fn wechat_errcodes_are_typed_and_not_retried() {
+    for (code, kind) in [
+        (45009, ErrorKind::WeChat),
+        (45011, ErrorKind::WeChat),
+        (40164, ErrorKind::Config),
+        (61004, ErrorKind::Config),
+        (40243, ErrorKind::Config),
+        (40013, ErrorKind::Config),
+        (40125, ErrorKind::Config),
+    ] {
+        let w = expired_world();
+        w.mock.set_fault(Some(Fault::Errcode(code)), None);
+        let e = w.cache().get_token().unwrap_err();
+        assert_eq!(e.errcode(), Some(code));
+        assert_eq!(e.kind(), kind, "{code}");
+        assert!(e.to_string().contains(&code.to_string()), "{e}");
+        assert_eq!(w.token_calls(), 1, "{code} must not be retried");
+        assert_eq!(w.read(&w.token_file()), b"STILL_THE_OLD_TOKEN");
+    }
+}
+
+#[test]
+fn busy_is_retried_with_backoff_and_succeeds() {
+    let w = expired_world();
+    w.mock.set_fault(Some(Fault::Errcode(-1)), Some(2));
+    let t = w.cache().get_token().unwrap();
+    assert_ne!(t, "STILL_THE_OLD_TOKEN");
+    assert_eq!(w.token_calls(), 3);
+}
+
+#[test]
+fn busy_forever_gives_up_after_bounded_attempts() {
+    let e = run_fault(Fault::Errcode(-1));
+    assert_eq!(e.errcode(), Some(-1));
+}
+
+#[test]
+fn http_and_body_faults_are_bad_answers() {
+    let e = run_fault(Fault::Http500);
+    assert!(matches!(e, Error::HttpStatus { status: 500, .. }), "{e}");
+    for (fault, says) in [
+        (Fault::InvalidJson, "not valid JSON"),
+        (Fault::Truncated, "cut short"),
+        (Fault::MissingField, "access_token is missing"),
+        (Fault::Oversized, "larger than 64 KiB"),
+    ] {
+        let e = run_fault(fault.clone());
+        assert_eq!(e.kind(), ErrorKind::Network, "{fault:?}: {e}");
+        assert!(e.to_string().contains(says), "{fault:?}: {e}");
+    }
+}
+
+#[test]
+fn absurd_expires_in_is_refused() {
+    for secs in [0, -5, 10_000_000] {
+        let w = expired_world();
+        w.mock.set_expires_in(secs);
+        let e = w.cache().get_token().unwrap_err();
+        assert!(e.to_string().contains("expires_in"), "{e}");
+        assert_eq!(w.read(&w.token_file()), b"STILL_THE_OLD_TOKEN");
+    }
+}
+
+#[test]
+fn wrong_secret_is_a_config_error_without_the_secret() {
+    let w = expired_world();
+    let wrong = "wrong_secret_that_must_not_leak";
+    let cache = w.cache_with(w.builder().secret(wrong));
+    let e = cache.get_token().unwrap_err();
+    assert_eq!(e.errcode(), Some(40125));
+    assert_eq!(e.kind(), ErrorKind::Config);
+    assert!(!e.to_string().contains(wrong) && !format!("{e:?}").contains(wrong));
+}
+
+#[test]
+fn a_slow_answer_ends_within_the_timeout() {
+    let w = expired_world();
+    w.mock
+        .set_fault(Some(Fault::Slow(Duration::from_secs(5))), None);
+    let cache = w.cache_with(w.builder().http_timeout(Duration::from_millis(500)));
+    let started = Instant::now();
+    let e = cache.get_token().unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(e, Error::Timeout { .. }), "{e}");
+    // Generous bound: the point is that 5 s of slowness is not waited out.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(w.read(&w.token_file()), b"STILL_THE_OLD_TOKEN");
+}
+
+#[test]
+fn unreachable_server_is_a_network_error_naming_the_host() {
+    let w = expired_world();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = dead.local_addr().unwrap();
+    drop(dead);
+    let cache = w.cache_with(w.builder().api_base(format!("http://{addr}")));
+    let e = cache.get_token().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Network);
+    let text = e.to_string();
+    assert!(text.contains(&addr.to_string()), "{text}");
+    assert!(
+        !text.contains(SECRET) && !text.contains("secret="),
+        "{text}"
+    );
+}
