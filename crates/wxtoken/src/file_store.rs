@@ -2,9 +2,10 @@
 //! script in both directions, plus the `token.txt.lock` that serialises
 //! refreshes across processes.
 //!
-//! Reads are cheap on purpose: the two files are `stat`ed, and when neither
-//! changed since the last read (same inode, size, mtime and ctime) the
-//! remembered token is returned without opening anything. Writes replace each
+//! Reads are cheap on purpose: the files last read are kept open, and when an
+//! `fstat` on each shows neither was replaced nor rewritten since (same inode,
+//! still linked, same size, mtime and ctime) the remembered token is returned
+//! without a path lookup, an open or a read. Writes replace each
 //! file by rename, so a reader sees the old file or the new one, never a torn
 //! one.
 
@@ -13,7 +14,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -83,11 +84,30 @@ impl FileIdent {
     }
 }
 
+/// One file as last read: kept open so that "has it changed?" is one
+/// `fstat` on the descriptor instead of a path lookup.
+struct Watched {
+    file: File,
+    ident: FileIdent,
+}
+
+impl Watched {
+    /// Still the version that was read. A rename over the path unlinks the
+    /// inode we hold (`nlink` drops to 0); an in-place rewrite, as PHP's
+    /// `file_put_contents` does, changes size, mtime and ctime.
+    fn unchanged(&self) -> bool {
+        match self.file.metadata() {
+            Ok(m) => m.nlink() > 0 && FileIdent::of(&m) == self.ident,
+            Err(_) => false,
+        }
+    }
+}
+
 /// The last read: which file versions it saw and what they held.
 struct Memo {
-    token: FileIdent,
-    expiry: Option<FileIdent>,
-    cached: Option<Cached>,
+    token: Watched,
+    expiry: Watched,
+    cached: Cached,
 }
 
 /// The token and expiry files and their lock file.
@@ -95,7 +115,9 @@ pub struct FileStore {
     token_path: PathBuf,
     expiry_path: PathBuf,
     lock_path: PathBuf,
-    memo: Mutex<Option<Memo>>,
+    /// Only a complete read (both files, a usable token) is remembered;
+    /// anything else is read again from the paths on the next call.
+    memo: RwLock<Option<Memo>>,
 }
 
 /// Held while refreshing; dropping it releases the `flock`.
@@ -131,7 +153,7 @@ impl FileStore {
             token_path,
             expiry_path: expiry_path.into(),
             lock_path: lock.into(),
-            memo: Mutex::new(None),
+            memo: RwLock::new(None),
         }
     }
 
@@ -153,40 +175,47 @@ impl FileStore {
     /// What the files hold now. `None` when there is no usable token (missing,
     /// empty, or not a token); `expires_at` is 0 when the expiry is missing or
     /// not a non-negative decimal number, which makes the entry stale.
+    ///
+    /// When both files are the versions last read, this costs two `fstat`s
+    /// and a copy of the token: no path lookup, no open, no read.
     pub fn load(&self) -> Result<Option<Cached>> {
-        let token_meta = match stat(&self.token_path)? {
-            Some(m) => m,
-            None => return Ok(None),
-        };
-        let expiry_meta = stat(&self.expiry_path)?;
-        let token_id = FileIdent::of(&token_meta);
-        let expiry_id = expiry_meta.as_ref().map(FileIdent::of);
         {
-            let memo = lock_ignoring_poison(&self.memo);
+            let memo = self.memo.read().unwrap_or_else(|p| p.into_inner());
             if let Some(m) = memo.as_ref() {
-                if m.token == token_id && m.expiry == expiry_id {
-                    return Ok(m.cached.clone());
+                if m.token.unchanged() && m.expiry.unchanged() {
+                    return Ok(Some(m.cached.clone()));
                 }
             }
         }
         self.read_both()
     }
 
-    /// Reads both files for real and remembers what was seen.
+    /// Reads both files from their paths and remembers what was seen.
     fn read_both(&self) -> Result<Option<Cached>> {
-        let Some((token_id, token_bytes)) = read_small(&self.token_path)? else {
+        let mut memo = self.memo.write().unwrap_or_else(|p| p.into_inner());
+        *memo = None;
+        let Some((token_file, token_bytes)) = read_small(&self.token_path)? else {
             return Ok(None);
         };
-        let expiry = read_small(&self.expiry_path)?;
-        let token = parse_token(&token_bytes);
-        let expires_at = expiry.as_ref().map_or(0, |(_, b)| parse_expiry(b));
-        let cached = token.map(|token| Cached { token, expires_at });
-        *lock_ignoring_poison(&self.memo) = Some(Memo {
-            token: token_id,
-            expiry: expiry.map(|(id, _)| id),
+        let Some(token) = parse_token(&token_bytes) else {
+            return Ok(None);
+        };
+        let Some((expiry_file, expiry_bytes)) = read_small(&self.expiry_path)? else {
+            return Ok(Some(Cached {
+                token,
+                expires_at: 0,
+            }));
+        };
+        let cached = Cached {
+            token,
+            expires_at: parse_expiry(&expiry_bytes),
+        };
+        *memo = Some(Memo {
+            token: token_file,
+            expiry: expiry_file,
             cached: cached.clone(),
         });
-        Ok(cached)
+        Ok(Some(cached))
     }
 
     /// Takes the exclusive cross-process lock, waiting at most `wait`.
@@ -252,47 +281,33 @@ impl FileStore {
     }
 }
 
-fn lock_ignoring_poison<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The memo is a plain value; a panic elsewhere cannot leave it half-set.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// `metadata`, with a missing file as `None` and a directory as an error.
-fn stat(path: &Path) -> Result<Option<fs::Metadata>> {
-    match fs::metadata(path) {
-        Ok(m) if m.is_dir() => Err(Error::io(
-            "read",
-            path,
-            io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
-        )),
-        Ok(m) => Ok(Some(m)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("read", path, e)),
-    }
+fn is_a_directory() -> io::Error {
+    io::Error::new(io::ErrorKind::IsADirectory, "is a directory")
 }
 
 /// Opens, identifies (by `fstat` on the open file, so the identity belongs
-/// to the bytes read) and reads at most `MAX_FILE_LEN` bytes.
-fn read_small(path: &Path) -> Result<Option<(FileIdent, Vec<u8>)>> {
-    let mut file = match File::open(path) {
+/// to the bytes read) and reads at most `MAX_FILE_LEN` bytes. The file stays
+/// open in the returned [`Watched`] so later calls can `fstat` it.
+fn read_small(path: &Path) -> Result<Option<(Watched, Vec<u8>)>> {
+    let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("read", path, e)),
     };
     let meta = file.metadata().map_err(|e| Error::io("read", path, e))?;
     if meta.is_dir() {
-        return Err(Error::io(
-            "read",
-            path,
-            io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
-        ));
+        return Err(Error::io("read", path, is_a_directory()));
     }
     let mut buf = Vec::with_capacity(meta.len().min(MAX_FILE_LEN) as usize);
-    (&mut file)
+    (&file)
         .take(MAX_FILE_LEN)
         .read_to_end(&mut buf)
         .map_err(|e| Error::io("read", path, e))?;
-    Ok(Some((FileIdent::of(&meta), buf)))
+    let watched = Watched {
+        file,
+        ident: FileIdent::of(&meta),
+    };
+    Ok(Some((watched, buf)))
 }
 
 /// PHP's `trim()` set: the legacy script trims both files.

@@ -118,6 +118,18 @@ fn a_token_written_by_another_process_is_seen_by_the_next_call() {
 }
 
 #[test]
+fn an_expiry_rewritten_in_place_is_seen_by_the_next_call() {
+    let w = World::new();
+    let cache = w.cache();
+    let first = cache.get_token().unwrap();
+    // An operator (or the legacy script) marks the token expired by hand.
+    std::fs::write(w.expiry_file(), "1").unwrap();
+    let second = cache.get_token().unwrap();
+    assert_ne!(second, first);
+    assert_eq!(w.token_calls(), 2);
+}
+
+#[test]
 fn invalidate_drops_only_the_stored_token() {
     let w = World::new();
     let cache = w.cache();
