@@ -1,0 +1,44 @@
+//! A local stand-in for the WeChat `access_token` API, for wxtoken's tests
+//! (Rust, shell, C, PHP), the demo and the benchmarks.
+//!
+//! It serves, on 127.0.0.1 over plain HTTP/1.1 with keep-alive:
+//!
+//! - `GET /cgi-bin/token?grant_type=client_credential&appid=..&secret=..`:
+//!   a new unique token per call; earlier ones are retired five minutes
+//!   later, as WeChat does.
+//! - `POST /cgi-bin/stable_token` with a JSON body: the current stable token
+//!   and its remaining lifetime, or a new one (`force_refresh: true`, or none
+//!   valid). Stable tokens are a separate set.
+//! - `GET /cgi-bin/getcallbackip?access_token=..`: a business call that tells
+//!   valid (`ip_list`), expired/retired (42001) and unknown (40001) tokens
+//!   apart.
+//! - `/mock/stats`, `/mock/fault`, `/mock/expires_in`, `/mock/advance`,
+//!   `/mock/reset`: control endpoints mirroring the [`MockServer`] methods.
+//!
+//! The clock is wall time plus an offset that [`MockServer::advance`] moves,
+//! so tests can let tokens expire without sleeping.
+//!
+//! ```
+//! use wechat_mock::{Fault, MockServer};
+//!
+//! let mock = MockServer::start().unwrap();
+//! assert!(mock.url().starts_with("http://127.0.0.1:"));
+//! // The next two token calls answer {"errcode":45009,...}.
+//! mock.set_fault(Some(Fault::Errcode(45009)), Some(2));
+//! assert_eq!(mock.stats().token_calls, 0);
+//! ```
+
+#![warn(missing_docs)]
+
+mod control;
+mod http;
+mod server;
+mod shared;
+mod state;
+mod token;
+mod wechat;
+
+pub use server::MockServer;
+pub use state::{
+    Fault, MockConfig, Stats, DEFAULT_APPID, DEFAULT_EXPIRES_IN, DEFAULT_SECRET, RETIRE_GRACE_SECS,
+};
