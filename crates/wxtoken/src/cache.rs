@@ -259,6 +259,7 @@ impl TokenCache {
         let cached = Cached {
             token: fetched.token,
             expires_at: started + fetched.expires_in,
+            written_at: Some(started),
         };
         match self.store.save(&cached) {
             Ok(()) => {

@@ -33,6 +33,9 @@ pub struct Cached {
     pub token: String,
     /// Unix time (seconds) of expiry; 0 when `expiry.txt` is missing or unreadable.
     pub expires_at: u64,
+    /// Unix time the token was written or fetched, when known (the token
+    /// file's mtime); it bounds the refresh margin, see [`Cached::is_fresh`].
+    pub written_at: Option<u64>,
 }
 
 impl std::fmt::Debug for Cached {
@@ -40,6 +43,7 @@ impl std::fmt::Debug for Cached {
         f.debug_struct("Cached")
             .field("token", &preview(&self.token))
             .field("expires_at", &self.expires_at)
+            .field("written_at", &self.written_at)
             .finish()
     }
 }
@@ -51,7 +55,15 @@ impl Cached {
     }
 
     /// A cache hit: valid for more than `margin` seconds yet.
+    ///
+    /// The margin is capped at half the token's lifetime (expiry minus write
+    /// time): were WeChat to hand out a token that lives no longer than the
+    /// margin, every call would otherwise fetch a new one.
     pub fn is_fresh(&self, now: u64, margin: u64) -> bool {
+        let margin = match self.written_at {
+            Some(w) if self.expires_at > w => margin.min((self.expires_at - w) / 2),
+            _ => margin,
+        };
         self.is_valid(now.saturating_add(margin)) && self.is_valid(now)
     }
 }
@@ -200,15 +212,18 @@ impl FileStore {
         let Some(token) = parse_token(&token_bytes) else {
             return Ok(None);
         };
+        let written_at = u64::try_from(token_file.ident.mtime.0).ok();
         let Some((expiry_file, expiry_bytes)) = read_small(&self.expiry_path)? else {
             return Ok(Some(Cached {
                 token,
                 expires_at: 0,
+                written_at,
             }));
         };
         let cached = Cached {
             token,
             expires_at: parse_expiry(&expiry_bytes),
+            written_at,
         };
         *memo = Some(Memo {
             token: token_file,
@@ -426,11 +441,25 @@ mod tests {
         let c = |e| Cached {
             token: "t".into(),
             expires_at: e,
+            written_at: None,
         };
         assert!(c(1000).is_fresh(600, 300));
         assert!(!c(1000).is_fresh(700, 300));
         assert!(c(1000).is_valid(700));
         assert!(!c(1000).is_valid(1000));
         assert!(!c(1000 + MAX_LIFETIME + 1).is_valid(1000));
+        // A 60 s token with a 300 s margin: fresh for its first half only.
+        let short = Cached {
+            written_at: Some(1000),
+            ..c(1060)
+        };
+        assert!(short.is_fresh(1029, 300));
+        assert!(!short.is_fresh(1030, 300));
+        // A normal lifetime keeps the full margin.
+        let long = Cached {
+            written_at: Some(1000),
+            ..c(8200)
+        };
+        assert!(long.is_fresh(7899, 300) && !long.is_fresh(7900, 300));
     }
 }

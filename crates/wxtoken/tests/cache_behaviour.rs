@@ -74,6 +74,20 @@ fn refresh_ahead_inside_the_margin_then_expiry() {
 }
 
 #[test]
+fn a_lifetime_shorter_than_the_margin_does_not_refetch_every_call() {
+    let w = World::new();
+    w.mock.set_expires_in(60);
+    let cache = w.cache_with(w.builder().refresh_margin(300));
+    let first = cache.get_token().unwrap();
+    assert_eq!(cache.get_token().unwrap(), first);
+    assert_eq!(w.token_calls(), 1);
+    // Half its life later it is refreshed ahead of expiry.
+    w.clock.advance(31);
+    assert_ne!(cache.get_token().unwrap(), first);
+    assert_eq!(w.token_calls(), 2);
+}
+
+#[test]
 fn refresh_ahead_failure_serves_the_still_valid_token() {
     let w = World::new();
     let cache = w.cache();
