@@ -1,0 +1,146 @@
+/*
+ * `make bench-c`: what a cache hit costs a C caller of wx_get_token(), next
+ * to what the legacy approach (open, read and parse both files on every
+ * call) costs in C. Prints figures; asserts nothing about speed.
+ *
+ * Needs no server: it writes a fresh token into a temporary directory, and a
+ * hit never touches the network (WX_API_BASE points nowhere, to be sure).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wxtoken.h"
+
+#define THREADS 4
+
+static char tfile[512], efile[512];
+static double budget = 1.0; /* seconds per figure */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+/* The legacy script's read, in C: both files, every call. */
+static int legacy_read(char *out, size_t len)
+{
+    char expiry[32];
+    size_t n;
+    FILE *f = fopen(efile, "r");
+    if (f == NULL)
+        return -1;
+    n = fread(expiry, 1, sizeof expiry - 1, f);
+    fclose(f);
+    expiry[n] = '\0';
+    if (time(NULL) >= atol(expiry))
+        return -1;
+    f = fopen(tfile, "r");
+    if (f == NULL)
+        return -1;
+    n = fread(out, 1, len - 1, f);
+    fclose(f);
+    out[n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
+static int hit(char *out, size_t len)
+{
+    return wx_get_token("wx_bench_appid", "bench_secret", tfile, efile, out, len);
+}
+
+/* Calls per second of `f` on one thread for about `budget` seconds. */
+static double rate(int (*f)(char *, size_t))
+{
+    char out[WX_TOKEN_BUF_LEN];
+    long calls = 0;
+    double start, elapsed;
+    int i;
+    for (i = 0; i < 1000; i++)
+        if (f(out, sizeof out) != 0) {
+            fprintf(stderr, "bench: call failed\n");
+            exit(1);
+        }
+    start = now();
+    do {
+        for (i = 0; i < 1000; i++)
+            f(out, sizeof out);
+        calls += 1000;
+        elapsed = now() - start;
+    } while (elapsed < budget);
+    return calls / elapsed;
+}
+
+static void *thread_rate(void *arg)
+{
+    *(double *)arg = rate(hit);
+    return NULL;
+}
+
+static void report(const char *name, double per_second)
+{
+    printf("%-52s %10.0f ns/call %12.0f calls/s\n", name, 1e9 / per_second,
+           per_second);
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/wxtoken-bench-c.XXXXXX", token[200], expiry[32];
+    double single, legacy, rates[THREADS], total = 0;
+    pthread_t t[THREADS];
+    int i;
+    if (getenv("BENCH_MS") != NULL)
+        budget = atof(getenv("BENCH_MS")) / 1000;
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(tfile, sizeof tfile, "%s/token.txt", dir);
+    snprintf(efile, sizeof efile, "%s/expiry.txt", dir);
+    memset(token, 'T', 150);
+    token[150] = '\0';
+    snprintf(expiry, sizeof expiry, "%ld", (long)time(NULL) + 7200);
+    write_file(tfile, token);
+    write_file(efile, expiry);
+    setenv("WX_API_BASE", "http://127.0.0.1:1", 1);
+
+    single = rate(hit);
+    legacy = rate(legacy_read);
+    for (i = 0; i < THREADS; i++)
+        pthread_create(&t[i], NULL, thread_rate, &rates[i]);
+    for (i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        total += rates[i];
+    }
+    report("C wx_get_token() hit, 1 thread", single);
+    report("C legacy-style read of both files, 1 thread", legacy);
+    printf("%-52s %10.0f calls/s in total\n", "C wx_get_token() hit, 4 threads", total);
+    printf("wx_get_token() hit vs legacy read: %.1fx faster\n", single / legacy);
+
+    wx_reset();
+    unlink(tfile);
+    unlink(efile);
+    {
+        char lock[600];
+        snprintf(lock, sizeof lock, "%s.lock", tfile);
+        unlink(lock);
+    }
+    rmdir(dir);
+    return 0;
+}
