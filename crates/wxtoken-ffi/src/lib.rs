@@ -83,6 +83,29 @@ unsafe fn cache_of<'a>(
     Ok((cache, s.secret))
 }
 
+/// The body of `wx_get_token()` and `wx_refresh()`: empties `out` first (so
+/// it is empty whatever fails next), finds the cache, runs `op` and copies the
+/// token in.
+///
+/// # Safety
+/// As for `wx_get_token()`: the settings pointers are NULL or NUL-terminated,
+/// `out` is NULL or writable for its length.
+unsafe fn token_into(
+    function: &str,
+    [appid, secret, token_file, expiry_file]: [*const c_char; 4],
+    (out, out_len): (*mut c_char, usize),
+    op: fn(&TokenCache) -> wxtoken::Result<String>,
+) -> c_int {
+    guard(function, || {
+        // SAFETY: forwarded from the caller.
+        let out = unsafe { args::out_buffer(out, out_len) }?;
+        let (cache, secret) = unsafe { cache_of(appid, secret, token_file, expiry_file) }?;
+        let token = op(&cache).map_err(|e| Failure::from_core(&e, secret))?;
+        out.write(&token)?;
+        Ok(wx_status::WX_OK.code())
+    })
+}
+
 /// Gets a valid access token into `out`.
 ///
 /// From the cache files when fresh (no network call), else fetched once for
@@ -112,17 +135,15 @@ pub unsafe extern "C" fn wx_get_token(
     out: *mut c_char,
     out_len: usize,
 ) -> c_int {
-    guard("wx_get_token", || {
-        // SAFETY: forwarded from the caller; `out` first, so that it is
-        // emptied whatever fails next.
-        let out = unsafe { args::out_buffer(out, out_len) }?;
-        let (cache, secret) = unsafe { cache_of(appid, secret, token_file, expiry_file) }?;
-        let token = cache
-            .get_token()
-            .map_err(|e| Failure::from_core(&e, secret))?;
-        out.write(&token)?;
-        Ok(wx_status::WX_OK.code())
-    })
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        token_into(
+            "wx_get_token",
+            [appid, secret, token_file, expiry_file],
+            (out, out_len),
+            TokenCache::get_token,
+        )
+    }
 }
 
 /// Fetches a new token now, whatever the cache holds, stores it and copies
@@ -145,16 +166,15 @@ pub unsafe extern "C" fn wx_refresh(
     out: *mut c_char,
     out_len: usize,
 ) -> c_int {
-    guard("wx_refresh", || {
-        // SAFETY: forwarded from the caller.
-        let out = unsafe { args::out_buffer(out, out_len) }?;
-        let (cache, secret) = unsafe { cache_of(appid, secret, token_file, expiry_file) }?;
-        let token = cache
-            .force_refresh()
-            .map_err(|e| Failure::from_core(&e, secret))?;
-        out.write(&token)?;
-        Ok(wx_status::WX_OK.code())
-    })
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        token_into(
+            "wx_refresh",
+            [appid, secret, token_file, expiry_file],
+            (out, out_len),
+            TokenCache::force_refresh,
+        )
+    }
 }
 
 /// Drops `failed_token` from the cache if it is still the cached token.
