@@ -1,0 +1,329 @@
+//! Where `getToken()`'s settings come from, read fresh on every call.
+//!
+//! Precedence, strongest first: the legacy PHP constants (`APPID`,
+//! `APPSECRET`, `TOKENFILE`, `EXPIRY`) when defined, then the `wxtoken.*` ini
+//! entries when non-empty, then the process environment (`WX_*`) when
+//! non-empty, then the core's defaults. Constants can appear at any point of
+//! a request and ini entries change with `ini_set()` or per-directory config,
+//! so nothing is cached here: the values are borrowed from PHP's own tables
+//! and from `environ` for the length of one call, and the registry compares
+//! them with the previous call's without copying them.
+
+use std::borrow::Cow;
+use std::ffi::{c_char, CStr};
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ext_php_rs::ffi::{zend_ini_entry, HashTable};
+use ext_php_rs::types::{ZendHashTable, Zval};
+
+/// Number of settings, as in [`wxtoken::SETTING_NAMES`].
+pub const COUNT: usize = 11;
+
+/// Index of the token file setting in [`SETTINGS`].
+pub const TOKEN_FILE: usize = 2;
+/// Index of the expiry file setting in [`SETTINGS`].
+pub const EXPIRY_FILE: usize = 3;
+
+/// One setting under each of its names.
+#[derive(Debug)]
+pub struct Setting {
+    /// Environment name, which is also the core's name for it.
+    pub env: &'static str,
+    /// The `php.ini` entry.
+    pub ini: &'static str,
+    /// The legacy script's constant, for the four it had.
+    pub constant: Option<&'static str>,
+}
+
+/// Every setting, in the core's order (`wxtoken::SETTING_NAMES`).
+pub const SETTINGS: [Setting; COUNT] = [
+    setting("WX_APPID", "wxtoken.appid", Some("APPID")),
+    setting("WX_APPSECRET", "wxtoken.appsecret", Some("APPSECRET")),
+    setting("WX_TOKEN_FILE", "wxtoken.token_file", Some("TOKENFILE")),
+    setting("WX_EXPIRY_FILE", "wxtoken.expiry_file", Some("EXPIRY")),
+    setting("WX_API_BASE", "wxtoken.api_base", None),
+    setting("WX_REFRESH_MARGIN", "wxtoken.refresh_margin", None),
+    setting("WX_TOKEN_MODE", "wxtoken.mode", None),
+    setting("WX_HTTP_TIMEOUT", "wxtoken.http_timeout", None),
+    setting("WX_REDIS_URL", "wxtoken.redis_url", None),
+    setting("WX_PASSIVE", "wxtoken.passive", None),
+    setting("WX_CA_FILE", "wxtoken.ca_file", None),
+];
+
+const fn setting(env: &'static str, ini: &'static str, constant: Option<&'static str>) -> Setting {
+    Setting { env, ini, constant }
+}
+
+/// Which source a value came from; shown in `phpinfo()` and in configuration
+/// errors so a site knows which of its three places to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A PHP constant (`define('APPID', ...)`).
+    Constant,
+    /// A `wxtoken.*` ini entry.
+    Ini,
+    /// The process environment.
+    Env,
+}
+
+impl Source {
+    /// How to name this source for `setting`, e.g. `constant APPID`.
+    pub fn label(self, setting: &Setting) -> String {
+        match self {
+            Source::Constant => format!("constant {}", setting.constant.unwrap_or("?")),
+            Source::Ini => format!("ini {}", setting.ini),
+            Source::Env => format!("environment {}", setting.env),
+        }
+    }
+}
+
+/// A setting's value as found, before any parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// Text: borrowed from PHP or `environ`, or formatted from a number.
+    Text(Cow<'a, [u8]>),
+    /// A constant holding an array or object: not usable as a setting.
+    NotScalar,
+}
+
+/// What one call found for every setting: the winning source and its value,
+/// or `None` for the core's default.
+pub type Found<'a> = [Option<(Source, Value<'a>)>; COUNT];
+
+/// Reads every setting by precedence and hands the result to `f`.
+///
+/// The values borrow PHP's constant and ini tables and the environment, which
+/// nothing changes while this call runs (a PHP request runs on one thread).
+pub fn with_found<R>(f: impl FnOnce(&Found<'_>) -> R) -> R {
+    // SAFETY: the engine's executor globals are a static (per thread in ZTS)
+    // that lives as long as the process. They are read directly rather than
+    // through `ExecutorGlobals::get()`, whose lock costs more than this whole
+    // lookup and guards nothing here: only this thread touches them.
+    let globals = unsafe { ext_php_rs::ffi::ext_php_rs_executor_globals().as_ref() };
+    let constants = globals.and_then(|g| unsafe { g.zend_constants.as_ref() });
+    let mut found: Found<'_> = Default::default();
+    let mut missing = 0;
+    with_ini_entries(globals, |entries| {
+        for (i, (slot, setting)) in found.iter_mut().zip(SETTINGS.iter()).enumerate() {
+            *slot = setting
+                .constant
+                .and_then(|name| constant(constants?, name))
+                .map(|v| (Source::Constant, v))
+                .or_else(|| {
+                    ini_value(entries?[i]).map(|v| (Source::Ini, Value::Text(Cow::Borrowed(v))))
+                });
+            missing += usize::from(slot.is_none());
+        }
+    });
+    if missing > 0 {
+        fill_from_environ(&mut found);
+    }
+    f(&found)
+}
+
+/// Bumped at every module start-up, so entry pointers found before a module
+/// restart (possible in embedding SAPIs) are never used after it.
+static INI_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Forgets the ini entries found so far; called from MINIT after they are
+/// registered.
+pub fn ini_registered() {
+    INI_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Where this thread found the `zend_ini_entry` of each setting.
+struct IniEntries {
+    table: *const HashTable,
+    generation: u64,
+    entries: [*const zend_ini_entry; COUNT],
+}
+
+thread_local! {
+    /// The entries are allocated once when the module registers them and
+    /// stay put (the table holds pointers to them), so they are looked up by
+    /// name once per thread instead of eleven hash lookups per call. ZTS
+    /// builds copy the table per thread, hence a thread-local.
+    static INI_ENTRIES: Cell<Option<IniEntries>> = const { Cell::new(None) };
+}
+
+fn with_ini_entries(
+    globals: Option<&ext_php_rs::ffi::zend_executor_globals>,
+    f: impl FnOnce(Option<&[*const zend_ini_entry; COUNT]>),
+) {
+    let Some(table) = globals.map(|g| g.ini_directives.cast_const()) else {
+        return f(None);
+    };
+    if table.is_null() {
+        return f(None);
+    }
+    let generation = INI_GENERATION.load(Ordering::Relaxed);
+    INI_ENTRIES.with(|cell| {
+        let cached = cell
+            .take()
+            .filter(|c| c.table == table && c.generation == generation);
+        let cached = cached.unwrap_or_else(|| {
+            // SAFETY: checked non-null above; the table lives for the process.
+            let t: &ZendHashTable = unsafe { &*table };
+            IniEntries {
+                table,
+                generation,
+                entries: std::array::from_fn(|i| {
+                    t.get(SETTINGS[i].ini)
+                        // SAFETY: EG(ini_directives) stores `zend_ini_entry` pointers.
+                        .and_then(|z| unsafe { z.ptr::<zend_ini_entry>() })
+                        .map_or(std::ptr::null(), |p| p.cast_const())
+                }),
+            }
+        });
+        f(Some(&cached.entries));
+        cell.set(Some(cached));
+    });
+}
+
+/// A defined constant's value. A missing constant is `None`; a defined one
+/// counts even when empty, as it did for the legacy script.
+fn constant<'a>(table: &'a ZendHashTable, name: &str) -> Option<Value<'a>> {
+    let entry = table.get(name)?;
+    // SAFETY: EG(zend_constants) stores each constant as a pointer to a
+    // `zend_constant` that lives as long as the table; its first field is the
+    // value's zval (stable since PHP 7, and the only field read here).
+    let value: &'a Zval = unsafe { &*entry.ptr::<Zval>()? };
+    Some(scalar_text(value))
+}
+
+/// A scalar as PHP's string conversion would give it (what the legacy script
+/// got when it concatenated `APPID` into its URL).
+fn scalar_text(value: &Zval) -> Value<'_> {
+    if let Some(s) = value.zend_str() {
+        return Value::Text(Cow::Borrowed(s.as_bytes()));
+    }
+    if let Some(n) = value.long() {
+        return Value::Text(Cow::Owned(n.to_string().into_bytes()));
+    }
+    if let Some(b) = value.bool() {
+        return Value::Text(Cow::Borrowed(if b { b"1" } else { b"" }));
+    }
+    if value.is_null() {
+        return Value::Text(Cow::Borrowed(b""));
+    }
+    if let Some(d) = value.double() {
+        return Value::Text(Cow::Owned(d.to_string().into_bytes()));
+    }
+    Value::NotScalar
+}
+
+/// A registered ini entry's current value, when non-empty. `ini_set()` and
+/// the end-of-request restore replace `value`, so it is read on every call.
+fn ini_value<'a>(entry: *const zend_ini_entry) -> Option<&'a [u8]> {
+    // SAFETY: a non-null pointer from `with_ini_entries` points to a live
+    // entry; `value` is null or a valid `zend_string` owned by the entry.
+    let entry = unsafe { entry.as_ref()? };
+    let value = unsafe { entry.value.as_ref()? }.as_bytes();
+    (!value.is_empty()).then_some(value)
+}
+
+unsafe extern "C" {
+    /// The C library's environment, which `putenv()` in PHP and php-fpm's
+    /// `env[...]` both change.
+    static environ: *const *const c_char;
+}
+
+/// Fills the settings still unset from the environment, in one pass over
+/// `environ` instead of one `getenv` scan per name. Like `getenv`, the first
+/// entry of a name wins; empty values do not count.
+fn fill_from_environ(found: &mut Found<'_>) {
+    // SAFETY: `environ` is a null-terminated array of NUL-terminated strings;
+    // PHP changes it only from the thread running this request.
+    let mut p = unsafe { environ };
+    if p.is_null() {
+        return;
+    }
+    let mut seen = [false; COUNT];
+    loop {
+        let entry = unsafe { *p };
+        if entry.is_null() {
+            break;
+        }
+        p = unsafe { p.add(1) };
+        // Most entries are not ours: look at the first bytes before paying
+        // for a `strlen` (each read stops at the NUL if the entry is shorter).
+        let prefix = unsafe { [*entry, *entry.add(usize::from(*entry != 0))] };
+        if prefix != [b'W' as c_char, b'X' as c_char] {
+            continue;
+        }
+        let bytes = unsafe { CStr::from_ptr(entry) }.to_bytes();
+        if !bytes.starts_with(b"WX_") {
+            continue;
+        }
+        let Some(eq) = bytes.iter().position(|&b| b == b'=') else {
+            continue;
+        };
+        let (name, value) = (&bytes[..eq], &bytes[eq + 1..]);
+        let Some(i) = SETTINGS.iter().position(|s| s.env.as_bytes() == name) else {
+            continue;
+        };
+        if seen[i] {
+            continue;
+        }
+        seen[i] = true;
+        if found[i].is_none() && !value.is_empty() {
+            // SAFETY of the lifetime: see `with_found`; the entry is not
+            // freed while this call runs.
+            let value: &'static [u8] =
+                unsafe { std::slice::from_raw_parts(value.as_ptr(), value.len()) };
+            found[i] = Some((Source::Env, Value::Text(Cow::Borrowed(value))));
+        }
+    }
+}
+
+/// Whether a file setting, once resolved, is a relative path (the default
+/// names are), which then depends on the current directory.
+pub fn is_relative(found: &Found<'_>, index: usize) -> bool {
+    match &found[index] {
+        Some((_, Value::Text(path))) => !path.starts_with(b"/"),
+        _ => true,
+    }
+}
+
+/// What to tell a site whose setting `index` is not set anywhere.
+pub fn where_to_set(index: usize) -> String {
+    let s = &SETTINGS[index];
+    let ini = s.ini;
+    match s.constant {
+        Some(c) => format!("define {c}, or set {ini} or {}", s.env),
+        None => format!("set {ini} or {}", s.env),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_follows_the_core_names_and_order() {
+        let env: Vec<&str> = SETTINGS.iter().map(|s| s.env).collect();
+        assert_eq!(env, wxtoken::SETTING_NAMES);
+        assert_eq!(SETTINGS[TOKEN_FILE].env, "WX_TOKEN_FILE");
+        assert_eq!(SETTINGS[EXPIRY_FILE].env, "WX_EXPIRY_FILE");
+        for s in &SETTINGS {
+            assert!(s.ini.starts_with("wxtoken."), "{}", s.ini);
+        }
+        let constants: Vec<_> = SETTINGS.iter().filter_map(|s| s.constant).collect();
+        assert_eq!(constants, ["APPID", "APPSECRET", "TOKENFILE", "EXPIRY"]);
+    }
+
+    #[test]
+    fn relative_unless_the_path_is_absolute() {
+        let mut found: Found<'_> = Default::default();
+        assert!(
+            is_relative(&found, TOKEN_FILE),
+            "the default token.txt is relative"
+        );
+        found[TOKEN_FILE] = Some((Source::Ini, Value::Text(Cow::Borrowed(b"/var/t.txt"))));
+        found[EXPIRY_FILE] = Some((Source::Env, Value::Text(Cow::Borrowed(b"e.txt"))));
+        assert!(!is_relative(&found, TOKEN_FILE));
+        assert!(is_relative(&found, EXPIRY_FILE));
+    }
+}

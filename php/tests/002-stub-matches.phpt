@@ -1,0 +1,25 @@
+--TEST--
+wxtoken: php/wxtoken.stub.php declares exactly the functions the extension has
+--FILE--
+<?php
+$stub = file_get_contents(__DIR__ . '/../wxtoken.stub.php');
+preg_match_all('/^function (\w+)\((.*?)\): (\w+) \{\}$/m', $stub, $m, PREG_SET_ORDER);
+$declared = [];
+foreach ($m as [, $name, $params, $ret]) {
+    $declared[$name] = "$name($params): $ret";
+}
+$actual = [];
+foreach ((new ReflectionExtension('wxtoken'))->getFunctions() as $f) {
+    $params = array_map(fn($p) => $p->getType() . ' $' . $p->getName(), $f->getParameters());
+    $actual[$f->getName()] = sprintf('%s(%s): %s', $f->getName(), implode(', ', $params), $f->getReturnType());
+}
+ksort($declared);
+ksort($actual);
+var_dump($declared === $actual);
+echo implode("\n", $actual), "\n";
+?>
+--EXPECT--
+bool(true)
+getToken(): string
+wxtoken_invalidate(string $failedToken): bool
+wxtoken_last_error(): string

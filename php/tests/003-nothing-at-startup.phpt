@@ -1,0 +1,26 @@
+--TEST--
+wxtoken: loading the extension starts no thread and opens no socket; the first miss does (so php-fpm forks clean workers)
+--FILE--
+<?php
+require __DIR__ . '/helpers.inc';
+function threads(): int { return count(glob('/proc/self/task/*')); }
+function sockets(): int {
+    $n = 0;
+    foreach (glob('/proc/self/fd/*') as $fd) {
+        $n += str_starts_with((string) @readlink($fd), 'socket:') ? 1 : 0;
+    }
+    return $n;
+}
+echo "at start: ", threads(), " thread(s), ", sockets(), " socket(s)\n";
+$dir = wxt_setup();
+wxt_write_cache($dir, 'cached', time() + 3600);
+echo getToken(), " after a hit: ", threads(), " thread(s)\n";
+unlink("$dir/token.txt");
+$t = getToken();
+echo $t === wxt_stats()['last_token'] ? "fetched" : "failed", "; the HTTP client now exists: ",
+    threads() > 1 ? "yes" : "no", "\n";
+?>
+--EXPECT--
+at start: 1 thread(s), 0 socket(s)
+cached after a hit: 1 thread(s)
+fetched; the HTTP client now exists: yes
