@@ -5,7 +5,9 @@
 # Everything talks to a local wechat-mock over HTTP. Needs the debug builds of
 # wxtoken-php and wechat-mock (mk/php.mk builds them first).
 #
-# Usage: php/tests/run.sh [phpt files...]   (default: all of php/tests/*.phpt)
+# Usage: php/tests/run.sh                  everything
+#        php/tests/run.sh FILE.phpt...     only these phpt files
+#        php/tests/run.sh --no-phpt        one phpt, then the multi-process tests
 
 . "$(dirname "$0")/../../tests/lib.sh"
 
@@ -35,7 +37,12 @@ export WXT_MOCK_URL=$MOCK_URL WXT_EXT=$EXT WXT_TMP=$WX_TMP
 
 # --- 1. phpt files -----------------------------------------------------------
 RUN_TESTS=$(run_tests_php) || { fail "run-tests.php not found (install php-dev)"; summary; exit 1; }
-if [ "${1:-}" = --no-phpt ]; then phpts=("$TESTS_DIR"/001-loaded.phpt); elif [ $# -gt 0 ]; then phpts=("$@"); else phpts=("$TESTS_DIR"/*.phpt); fi
+only_phpt=no
+case "${1:-}" in
+    "") phpts=("$TESTS_DIR"/*.phpt) ;;
+    --no-phpt) phpts=("$TESTS_DIR"/001-loaded.phpt) ;;
+    *) phpts=("$@"); only_phpt=yes ;;
+esac
 out=$WX_TMP/run-tests.out
 # -n: no php.ini, so a site's own extension=wxtoken.so cannot load it twice.
 NO_INTERACTION=1 TEST_PHP_EXECUTABLE=$(command -v "$PHP") \
@@ -56,7 +63,7 @@ if [ $rc -ne 0 ] || grep -qE '^(FAIL|BORK|LEAK) ' "$out"; then
 fi
 grep -qE '^(PASS|FAIL|BORK|LEAK|SKIP) ' "$out" || { cat "$out"; fail "run-tests.php ran no test"; }
 
-[ $# -gt 0 ] && [ "${1:-}" != --no-phpt ] && { summary; exit $?; }
+if [ $only_phpt = yes ]; then summary; exit $?; fi
 
 # Settings for the processes below, as php.ini entries on the command line.
 php_ext() {
@@ -138,5 +145,42 @@ check "php -S: 200 answers (got $answers)" test "$answers" = 200
 check "php -S: every answer the same valid token" test "$tokens" = "$last"
 check "php -S: one upstream call (got $calls)" test "$calls" = 1
 check "php -S: answered by forked workers (got $workers distinct pids)" test "$workers" -ge 2
+
+# --- 4. relative names follow the directory the SAPI gives each phase -------
+# php -S runs a script in its own directory, and its shutdown functions back
+# in the server's: getToken() must use the token.txt that
+# file_get_contents('token.txt') sees in each.
+dir=$WX_TMP/phases
+mkdir -p "$dir/docroot" "$dir/server-cwd"
+cat >"$dir/docroot/index.php" <<'PHP'
+<?php
+define('TOKENFILE', 'token.txt');
+define('EXPIRY', 'expiry.txt');
+function same_as_file(string $where): string {
+    $t = getToken();
+    $f = is_file('token.txt') ? trim(file_get_contents('token.txt')) : '(none)';
+    return $where . ($t !== '' && $t === $f ? ' ok' : " BAD in " . getcwd() . ': ' . wxtoken_last_error());
+}
+echo same_as_file('main'), "\n";
+register_shutdown_function(function () { echo same_as_file('shutdown'), "\n"; });
+PHP
+start_mock
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+(cd "$dir/server-cwd" && exec "$PHP" -n -d "extension=$EXT" -d wxtoken.appid=wx_test_appid \
+    -d wxtoken.appsecret=test_secret_0123456789 -d "wxtoken.api_base=$MOCK_URL" \
+    -S "127.0.0.1:$port" -t "$dir/docroot" >"$dir/server.log" 2>&1) &
+server=$!
+for _ in $(seq 1 100); do
+    curl -sS -o /dev/null "http://127.0.0.1:$port/ready.txt" 2>/dev/null && break
+    sleep 0.05
+done
+first=$(curl -fsS "http://127.0.0.1:$port/index.php" 2>&1)
+second=$(curl -fsS "http://127.0.0.1:$port/index.php" 2>&1)
+kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
+expected=$'main ok\nshutdown ok'
+check "php -S: main script uses the script's directory, shutdown functions the server's (got: $(echo $first / $second))" \
+    test "$first" = "$expected" -a "$second" = "$expected"
+check "php -S: one token per directory, then hits (calls: $(mock_stat token_calls))" \
+    test "$(mock_stat token_calls)" = 2 -a -s "$dir/docroot/token.txt" -a -s "$dir/server-cwd/token.txt"
 
 summary

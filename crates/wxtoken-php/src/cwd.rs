@@ -4,11 +4,16 @@
 //! The legacy `getToken()` opened `'token.txt'` relative to the directory the
 //! request runs in, and so does the core. The per-settings cache must follow
 //! the directory too (php-fpm changes it to each script's directory), but a
-//! `getcwd` costs as much as the rest of a cache hit. On an NTS PHP the
-//! directory only changes before a script starts (the SAPI's own `chdir`,
-//! after RINIT) or when PHP code calls `chdir()`. So the directory is read at
-//! the first call of each request and again after any `chdir()`, which this
-//! module wraps; if `chdir()` cannot be wrapped, it is read on every call.
+//! `getcwd` costs as much as the rest of a cache hit.
+//!
+//! On an NTS PHP, while the main script runs, the directory only changes when
+//! PHP code calls `chdir()`: the SAPI changes into the script's directory
+//! after RINIT and before the script starts, and back only after it ends (so
+//! shutdown functions and late destructors run in the old directory). Hence:
+//! while the main script runs, the directory is read at the first call of the
+//! request and again after any `chdir()`, which this module wraps; at any
+//! other time (shutdown functions, destructors, fibers), or if `chdir()`
+//! cannot be wrapped, it is read on every call.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -34,7 +39,7 @@ thread_local! {
 /// Runs `f` with the current directory (`None` if it cannot be read, e.g.
 /// removed).
 pub fn with_cwd<R>(f: impl FnOnce(Option<&[u8]>) -> R) -> R {
-    if !WRAPPED.load(Ordering::Acquire) {
+    if !WRAPPED.load(Ordering::Acquire) || !in_main_script() {
         return f(read_cwd().as_deref());
     }
     let generation = GENERATION.load(Ordering::Acquire);
@@ -45,6 +50,30 @@ pub fn with_cwd<R>(f: impl FnOnce(Option<&[u8]>) -> R) -> R {
         }
         f(c.1.as_deref())
     })
+}
+
+/// Whether the call comes from the main script (or code it calls), whose
+/// frames all sit on top of the script's top-level code. A shutdown function,
+/// a destructor run at shutdown or a fiber has its own bottom frame instead.
+fn in_main_script() -> bool {
+    // SAFETY: the executor globals live for the process; the frames form a
+    // NULL-terminated list that PHP keeps valid while this call runs.
+    unsafe {
+        let Some(globals) = ext_php_rs::ffi::ext_php_rs_executor_globals().as_ref() else {
+            return false;
+        };
+        let mut frame = globals.current_execute_data;
+        if frame.is_null() {
+            return false;
+        }
+        while !(*frame).prev_execute_data.is_null() {
+            frame = (*frame).prev_execute_data;
+        }
+        let func = (*frame).func;
+        !func.is_null()
+            && (*func).type_ == ext_php_rs::ffi::ZEND_USER_FUNCTION as u8
+            && (*func).op_array.function_name.is_null()
+    }
 }
 
 fn read_cwd() -> Option<Vec<u8>> {
