@@ -183,8 +183,8 @@ impl TokenCache {
         });
         let margin = self.config.refresh_margin();
         Ok(Status {
-            token_file: self.config.token_file().display().to_string(),
-            expiry_file: self.config.expiry_file().display().to_string(),
+            token_file: self.store.token_path().display().to_string(),
+            expiry_file: self.store.expiry_path().display().to_string(),
             present: cached.as_ref().is_some_and(|c| c.is_valid(now)),
             token_preview: cached.as_ref().map(|c| preview(&c.token)),
             expires_at: cached.as_ref().map(|c| c.expires_at),

@@ -157,13 +157,19 @@ pub enum LockOutcome {
 
 impl FileStore {
     /// A store on these two files; the lock file is `<token file>.lock`.
+    ///
+    /// Relative paths are resolved against the current directory now, once:
+    /// the store keeps the files it read open, so resolving them again on
+    /// each call would mix one directory's open files with another's paths
+    /// after a `chdir`.
     pub fn new(token_path: impl Into<PathBuf>, expiry_path: impl Into<PathBuf>) -> Self {
-        let token_path = token_path.into();
+        let token_path = absolute(token_path.into());
+        let expiry_path = absolute(expiry_path.into());
         let mut lock = token_path.clone().into_os_string();
         lock.push(".lock");
         FileStore {
             token_path,
-            expiry_path: expiry_path.into(),
+            expiry_path,
             lock_path: lock.into(),
             memo: RwLock::new(None),
         }
@@ -294,6 +300,12 @@ impl FileStore {
             .and_then(|m| m.modified())
             .ok()
     }
+}
+
+/// `path` made absolute without touching the file system beyond `getcwd`; as
+/// given if even that fails (a deleted current directory).
+fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 fn is_a_directory() -> io::Error {

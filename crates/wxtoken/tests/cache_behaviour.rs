@@ -256,6 +256,28 @@ fn unwritable_directory_still_serves_one_token_per_process() {
 }
 
 #[test]
+fn relative_paths_are_resolved_when_the_cache_is_made() {
+    let w = World::new();
+    // Tests share one process directory, so no chdir here: the resolved
+    // paths themselves show the rule.
+    let cache = w.cache_with(
+        w.builder()
+            .token_file("rel-token.txt")
+            .expiry_file("rel-expiry.txt"),
+    );
+    let s = cache.status().unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(
+        s.token_file,
+        cwd.join("rel-token.txt").display().to_string()
+    );
+    assert_eq!(
+        s.expiry_file,
+        cwd.join("rel-expiry.txt").display().to_string()
+    );
+}
+
+#[test]
 fn status_reports_without_fetching() {
     let w = World::new();
     let cache = w.cache();
