@@ -8,7 +8,7 @@ PHP_EXT_RELEASE := $(RELEASE)/libwxtoken_php.so
 # Calls per function in `make bench-php`.
 PHP_BENCH_N ?= 200000
 
-.PHONY: test-php demo-php bench-php install-php
+.PHONY: test-php demo-php bench-php bench-race install-php
 
 # .phpt files through PHP's run-tests.php, then the multi-process tests.
 test-php: deps
@@ -60,3 +60,8 @@ install-php: deps
 	    echo "no ini scan directory: add 'extension=wxtoken.so' to $$($(PHP) --ini | sed -n 's/^Loaded Configuration File: *//p')"; \
 	fi
 	@echo "installed $(DESTDIR)$(PHP_EXT_DIR)/wxtoken.so; restart PHP-FPM / the web server"
+
+# 64 PHP processes on an expired cache: legacy getToken() vs the extension.
+bench-race: deps
+	$(CARGO) build -p wxtoken-php -p wechat-mock
+	@WX_TARGET=$(DEBUG) WXT_EXT=$(PHP_EXT_DEBUG) PHP=$(PHP) bash php/bench/race.sh

@@ -67,3 +67,28 @@ summary() {
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]
 }
+
+# race N DIR CMD...: starts N copies of `CMD... GO READY`, where each worker
+# touches READY<pid> once it is up and then waits for the file GO; when all
+# N are waiting (or after ~20 s), creates GO so they ask at once, and waits
+# for them. Each worker's output is in DIR/out/1..N. Fails if not all N
+# became ready in time.
+race() {
+    local n=$1 dir=$2 i ready
+    shift 2
+    rm -rf "$dir/out" "$dir/ready" "$dir/go"
+    mkdir -p "$dir/out" "$dir/ready"
+    local pids=()
+    for i in $(seq 1 "$n"); do
+        "$@" "$dir/go" "$dir/ready/" >"$dir/out/$i" 2>&1 &
+        pids+=($!)
+    done
+    for _ in $(seq 1 400); do
+        [ "$(ls "$dir/ready" | wc -l)" -ge "$n" ] && break
+        sleep 0.05
+    done
+    ready=$(ls "$dir/ready" | wc -l)
+    touch "$dir/go"
+    for i in "${pids[@]}"; do wait "$i"; done
+    [ "$ready" -ge "$n" ]
+}

@@ -75,32 +75,12 @@ php_ext() {
 
 # --- 2. 64 processes find the token expired at the same moment --------------
 dir=$WX_TMP/race
-mkdir -p "$dir/out" "$dir/ready"
+mkdir -p "$dir"
 printf 'stale_token' >"$dir/token.txt"
 printf '1' >"$dir/expiry.txt"
 start_mock   # a fresh one: no late answer from a phpt's slow fault counts here
-# Each process starts, then waits for the "go" file so they all ask at once.
-cat >"$dir/worker.php" <<'PHP'
-<?php
-[$go, $ready] = [$argv[1], $argv[2]];
-touch($ready . getmypid());
-while (!file_exists($go)) usleep(200);
-$t = getToken();
-echo $t === '' ? 'EMPTY: ' . wxtoken_last_error() : $t, "\n";
-PHP
-pids=()
-for i in $(seq 1 64); do
-    php_ext "$dir" "$dir/worker.php" "$dir/go" "$dir/ready/" >"$dir/out/$i" 2>&1 &
-    pids+=($!)
-done
-# Go once all 64 are up and waiting (at most ~20 s on a slow machine).
-for _ in $(seq 1 400); do
-    [ "$(ls "$dir/ready" | wc -l)" -ge 64 ] && break
-    sleep 0.05
-done
-check "64 processes: all started and waiting before the go" test "$(ls "$dir/ready" | wc -l)" = 64
-touch "$dir/go"
-for p in "${pids[@]}"; do wait "$p"; done
+check "64 processes: all started and waiting before the go" \
+    race 64 "$dir" php_ext "$dir" "$TESTS_DIR/race_worker.php" extension
 distinct=$(cat "$dir"/out/* | sort -u)
 calls=$(mock_stat token_calls)
 last=$(mock_stat last_token)
