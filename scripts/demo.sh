@@ -15,7 +15,10 @@ bin=$root/target/debug
 work=$(mktemp -d "${TMPDIR:-/tmp}/wxtoken-demo.XXXXXX")
 mock_pid=
 cleanup() {
-    [ -n "$mock_pid" ] && kill "$mock_pid" 2>/dev/null && wait "$mock_pid" 2>/dev/null
+    if [ -n "$mock_pid" ]; then
+        kill "$mock_pid" 2>/dev/null || true
+        wait "$mock_pid" 2>/dev/null || true # 143: it was told to stop
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
