@@ -17,7 +17,7 @@ use crate::file_store::{preview, Cached, FileStore, LockOutcome};
 
 /// Extra time a waiter allows beyond the HTTP timeout for the lock holder to
 /// write its files.
-const LOCK_GRACE: Duration = Duration::from_secs(2);
+const LOCK_GRACE: Duration = Duration::from_secs(1);
 
 /// A shared, file-backed WeChat access-token cache.
 ///

@@ -1,4 +1,5 @@
-//! Many threads of one process on an expired cache: one upstream call.
+//! Callers racing for one refresh: threads of one process, and a lock held
+//! by a stuck process.
 
 mod common;
 
@@ -45,5 +46,27 @@ fn sixteen_threads_with_separate_caches_share_one_refresh() {
     w.write_files("EXPIRED", "1");
     let tokens = race(16, || Arc::new(w.cache()));
     assert!(tokens.iter().all(|t| t == &tokens[0] && t != "EXPIRED"));
+    assert_eq!(w.token_calls(), 1);
+}
+
+#[test]
+fn a_lock_held_too_long_is_a_clear_error_not_a_hang() {
+    use fs2::FileExt;
+    let w = World::new();
+    w.write_files("EXPIRED", "1");
+    // A stuck process holds the refresh lock.
+    let lock = std::fs::File::create(w.dir.path("token.txt.lock")).unwrap();
+    lock.lock_exclusive().unwrap();
+    let cache = w.cache_with(
+        w.builder()
+            .http_timeout(std::time::Duration::from_millis(200)),
+    );
+    let e = cache.get_token().unwrap_err();
+    assert!(matches!(e, wxtoken::Error::LockTimeout { .. }), "{e}");
+    assert!(e.to_string().contains("token.txt.lock"), "{e}");
+    assert_eq!(w.token_calls(), 0);
+    // Once it lets go, the next call refreshes.
+    drop(lock);
+    assert_ne!(cache.get_token().unwrap(), "EXPIRED");
     assert_eq!(w.token_calls(), 1);
 }
