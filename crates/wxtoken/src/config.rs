@@ -148,7 +148,8 @@ impl Config {
     pub fn http_timeout(&self) -> Duration {
         self.http_timeout
     }
-    /// Redis URL for a shared store, if any.
+    /// Redis URL for a shared store. Always `None` for now: a configuration
+    /// naming one is refused until the Redis store exists.
     pub fn redis_url(&self) -> Option<&str> {
         self.redis_url.as_deref()
     }
@@ -427,6 +428,12 @@ impl ConfigBuilder {
                     "Redis URL must start with redis:// (WX_REDIS_URL)".into(),
                 ));
             }
+            // Silently using the files instead would split one app's token
+            // between hosts that were meant to share it.
+            return Err(Error::Config(
+                "the Redis store is not implemented yet; unset WX_REDIS_URL to use the cache files"
+                    .into(),
+            ));
         }
         let ca_file = self.ca_file.filter(|p| !p.as_os_str().is_empty());
         Ok(Config {
@@ -536,6 +543,7 @@ mod tests {
             ("WX_TOKEN_MODE", "fast"),
             ("WX_PASSIVE", "maybe"),
             ("WX_REDIS_URL", "http://x"),
+            ("WX_REDIS_URL", "redis://127.0.0.1:6379"),
         ] {
             let mut b = base();
             b.set(name, value).unwrap();
