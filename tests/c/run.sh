@@ -137,7 +137,12 @@ suite() {
     mock "/mock/fault?kind=errcode&errcode=45009&times=1" >/dev/null
     check "$link: a quota answer gives WX_ERR_WECHAT and errcode 45009" \
         run "$t" expect WX_ERR_WECHAT 45009
-    check "$link: ... and the next call works" run "$t" get
+    # WeChat says back off: the next call within a minute does not ask again,
+    # even though the API would now answer.
+    n=$(calls)
+    check "$link: ... and the next call backs off with the same status" \
+        run "$t" expect WX_ERR_WECHAT 45009
+    check "$link: ... without an upstream call" calls_since "$n" 0
 
     fresh "$link-http500"
     mock "/mock/fault?kind=http500&times=1" >/dev/null

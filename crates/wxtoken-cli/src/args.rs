@@ -58,7 +58,7 @@ options (each overrides its environment variable):
   --timeout SECONDS   WX_HTTP_TIMEOUT    (default 10)
   --redis-url URL     WX_REDIS_URL
   --ca-file PATH      WX_CA_FILE
-  --passive           WX_PASSIVE=1: never fetch, only read the cache
+  --passive[=1|0]     WX_PASSIVE: never fetch, only read the cache
   -h, --help          this text
   -V, --version       the version
 
@@ -87,9 +87,11 @@ pub fn parse(
         match flag.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
             "-V" | "--version" => return Ok(Command::Version),
+            "--json" if inline.is_some() => return Err(usage("--json takes no value".into())),
             "--json" => json = true,
+            // --passive alone means on; --passive=0 is honoured, not ignored.
             "--passive" => {
-                builder.set("WX_PASSIVE", "1")?;
+                builder.set("WX_PASSIVE", inline.as_deref().unwrap_or("1"))?;
             }
             "--secret-file" => {
                 let path = value("--secret-file")?;
@@ -163,6 +165,22 @@ mod tests {
     }
 
     #[test]
+    fn passive_takes_an_optional_value() {
+        for (args, passive) in [
+            (&["--passive", "get"][..], true),
+            (&["--passive=0", "get"], false),
+            (&["--passive=1", "get"], true),
+        ] {
+            let (r, b) = parse_strs(args);
+            assert_eq!(r.unwrap(), Command::Get);
+            let c = b.appid("a").secret("s").build().unwrap();
+            assert_eq!(c.passive(), passive, "{args:?}");
+        }
+        let (_, b) = parse_strs(&["--passive=maybe", "get"]);
+        assert!(b.appid("a").secret("s").build().is_err());
+    }
+
+    #[test]
     fn bad_usage_is_an_error() {
         for a in [
             &[][..],
@@ -172,6 +190,7 @@ mod tests {
             &["--appid"],
             &["invalidate"],
             &["get", "--json"],
+            &["status", "--json=no"],
         ] {
             assert!(parse_strs(a).0.is_err(), "{a:?}");
         }

@@ -113,11 +113,6 @@ fn errors_are_one_line_with_distinct_exit_codes() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("WX_APPID"));
 
-    s.mock.set_fault(Some(Fault::Errcode(45009)), None);
-    let o = s.run(&["get"]);
-    assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).contains("45009"));
-
     s.mock.set_fault(Some(Fault::Http500), None);
     assert_eq!(s.run(&["get"]).status.code(), Some(4));
 
@@ -128,13 +123,26 @@ fn errors_are_one_line_with_distinct_exit_codes() {
     let o = s.run(&["frobnicate"]);
     assert_eq!(o.status.code(), Some(2));
 
+    s.mock.set_fault(Some(Fault::Errcode(45009)), None);
+    let o = s.run(&["get"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("45009"));
+    // Quota used up: the next process backs off instead of asking again,
+    // even though the API would now answer.
+    s.mock.set_fault(None, None);
+    let calls = s.mock.stats().token_calls;
+    let o = s.run(&["get"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("45009") && stderr(&o).contains("not retried"));
+    assert_eq!(s.mock.stats().token_calls, calls);
+
     for o in [s.run(&["get"]), s.run(&["--mode", "nope", "get"])] {
         let err = stderr(&o);
         assert!(err.lines().count() <= 1, "{err}");
         assert!(!err.contains(SECRET), "{err}");
-        assert!(stdout(&o).is_empty() || o.status.success());
+        assert!(stdout(&o).is_empty());
     }
-    assert_eq!(read(&s.token_file()), s.mock.stats().last_token.unwrap());
+    assert_eq!(read(&s.token_file()), "OLD", "errors never touch the files");
 }
 
 #[test]

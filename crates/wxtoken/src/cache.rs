@@ -4,16 +4,17 @@
 //! refresher at a time, and time injected through a [`Clock`]. Here the
 //! "one at a time" spans processes too, through the store's `flock`.
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::backoff::{self, FailureNote, AHEAD_BACKOFF};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
-use crate::file_store::{preview, Cached, FileStore, LockOutcome};
+use crate::file_store::{preview, Cached, FileLock, FileStore, LockOutcome};
 
 /// Extra time a waiter allows beyond the HTTP timeout for the lock holder to
 /// write its files.
@@ -37,6 +38,9 @@ pub struct TokenCache {
     unpersisted: Mutex<Option<Cached>>,
     /// Why the last write or refresh-ahead failed, while it goes on failing.
     warning: Mutex<Option<String>>,
+    /// The last failed refresh in this process, for when there is no lock
+    /// file to share it through.
+    last_failure: Mutex<Option<FailureNote>>,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -96,6 +100,7 @@ impl TokenCache {
             refresh: Mutex::new(()),
             unpersisted: Mutex::new(None),
             warning: Mutex::new(None),
+            last_failure: Mutex::new(None),
         }
     }
 
@@ -131,7 +136,10 @@ impl TokenCache {
                 _ => Err(Error::Passive),
             };
         }
-        self.refresh(Refresh::IfStale)
+        match stored {
+            Some(c) if c.is_valid(now) => self.refresh_ahead(c),
+            _ => self.refresh(Refresh::IfStale),
+        }
     }
 
     /// Fetches a new token now, whatever the cache holds, and stores it.
@@ -150,7 +158,8 @@ impl TokenCache {
         if failed.is_empty() {
             return Ok(false);
         }
-        let _in_process = lock(&self.refresh);
+        let deadline = Instant::now() + self.lock_wait();
+        let _in_process = self.lock_in_process(deadline)?;
         let mut dropped = false;
         {
             let mut mem = lock(&self.unpersisted);
@@ -159,9 +168,9 @@ impl TokenCache {
                 dropped = true;
             }
         }
-        let _cross_process = match self.store.lock(self.lock_wait())? {
+        let _cross_process = match self.store.lock(left(deadline))? {
             LockOutcome::Held(l) => l,
-            LockOutcome::Unavailable(_) => return Ok(dropped),
+            LockOutcome::Busy | LockOutcome::Unavailable(_) => return Ok(dropped),
         };
         if self.store.load()?.is_some_and(|c| c.token == failed) {
             self.store.clear()?;
@@ -188,7 +197,7 @@ impl TokenCache {
             present: cached.as_ref().is_some_and(|c| c.is_valid(now)),
             token_preview: cached.as_ref().map(|c| preview(&c.token)),
             expires_at: cached.as_ref().map(|c| c.expires_at),
-            seconds_left: cached.as_ref().map(|c| c.expires_at as i64 - now as i64),
+            seconds_left: cached.as_ref().map(|c| seconds_between(now, c.expires_at)),
             age_seconds: cached.as_ref().and(age),
             fresh: cached.as_ref().is_some_and(|c| c.is_fresh(now, margin)),
             refresh_margin: margin,
@@ -217,51 +226,115 @@ impl TokenCache {
         *lock(&self.warning) = w;
     }
 
+    /// Inside the refresh margin: `valid` still works, so this never waits
+    /// for another refresher. Whoever gets both locks first refreshes;
+    /// everyone else, and everyone while a failed attempt is recent, is
+    /// served `valid`, as is the refresher if its attempt fails.
+    fn refresh_ahead(&self, valid: Cached) -> Result<String> {
+        let _in_process = match self.refresh.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(valid.token),
+        };
+        let held = match self.store.try_lock() {
+            Ok(LockOutcome::Held(l)) => Some(l),
+            Ok(LockOutcome::Unavailable(_)) => None,
+            Ok(LockOutcome::Busy) | Err(_) => return Ok(valid.token),
+        };
+        let now = self.clock.now();
+        // Someone may have refreshed, or invalidated `valid`, meanwhile.
+        let stored = match self.store.load() {
+            Ok(stored) => stored,
+            Err(_) => return Ok(valid.token),
+        };
+        if let Some(c) = stored
+            .as_ref()
+            .filter(|c| c.is_fresh(now, self.config.refresh_margin()))
+        {
+            return Ok(c.token.clone());
+        }
+        let fallback = stored.filter(|c| c.is_valid(now));
+        if let Some(c) = &fallback {
+            let note = self.failure_note(held.as_ref());
+            if note.is_some_and(|n| n.within(AHEAD_BACKOFF) || n.quota_backoff()) {
+                return Ok(c.token.clone());
+            }
+        }
+        match self.fetch_and_store(held.as_ref(), Refresh::IfStale, fallback.is_some()) {
+            Ok(token) => Ok(token),
+            Err(e) => match fallback {
+                Some(c) => {
+                    self.set_warning(Some(format!("refresh ahead of expiry failed: {e}")));
+                    Ok(c.token)
+                }
+                // `valid` was dropped meanwhile (invalidated): nothing to serve.
+                None => Err(e),
+            },
+        }
+    }
+
+    /// No usable token (or a forced refresh): wait, bounded, for the locks,
+    /// then fetch unless someone else just did, or just failed.
     fn refresh(&self, kind: Refresh) -> Result<String> {
-        let _in_process = lock(&self.refresh);
-        let _cross_process = match self.store.lock(self.lock_wait())? {
+        let waiting_since = backoff::now_ms();
+        let deadline = Instant::now() + self.lock_wait();
+        let _in_process = self.lock_in_process(deadline)?;
+        let held = match self.store.lock(left(deadline))? {
             LockOutcome::Held(l) => Some(l),
-            LockOutcome::Unavailable(e) => {
+            LockOutcome::Busy | LockOutcome::Unavailable(_) => {
                 self.set_warning(Some(format!(
-                    "cache lock {} unavailable ({e}); only this process is serialised",
+                    "cache lock {} unavailable; only this process is serialised",
                     self.store.lock_path().display()
                 )));
                 None
             }
         };
-        // Whoever held the lock before us may have refreshed already.
+        // Whoever held the locks before us may have refreshed already.
         let now = self.clock.now();
-        let margin = self.config.refresh_margin();
         let stored = self.store.load()?;
         if kind == Refresh::IfStale {
-            if let Some(c) = stored.as_ref().filter(|c| c.is_fresh(now, margin)) {
+            if let Some(c) = stored
+                .as_ref()
+                .filter(|c| c.is_fresh(now, self.config.refresh_margin()))
+            {
                 return Ok(c.token.clone());
             }
             if let Some(token) = self.unpersisted_fresh(now) {
                 return Ok(token);
             }
+            // ...or failed: share that answer rather than ask again at once.
+            if let Some(note) = self.failure_note(held.as_ref()) {
+                if note.since(waiting_since) || note.quota_backoff() {
+                    return Err(note.to_error());
+                }
+            }
         }
+        let old_valid = stored.is_some_and(|c| c.is_valid(now));
+        self.fetch_and_store(held.as_ref(), kind, old_valid)
+    }
+
+    /// One fetch, its outcome noted for other callers, the token stored.
+    fn fetch_and_store(
+        &self,
+        held: Option<&FileLock>,
+        kind: Refresh,
+        old_valid: bool,
+    ) -> Result<String> {
         let started = self.clock.now();
         let fetched = match self.fetcher.fetch(kind == Refresh::Force) {
             Ok(f) => f,
             Err(e) => {
-                // Refresh-ahead failed but the token still works: serve it,
-                // and say why the refresh failed.
-                if kind == Refresh::IfStale {
-                    if let Some(c) = stored.filter(|c| c.is_valid(now)) {
-                        self.set_warning(Some(format!("refresh ahead of expiry failed: {e}")));
-                        return Ok(c.token);
-                    }
-                }
+                self.note_failure(held, Some(FailureNote::of(&e)));
                 return Err(e);
             }
         };
+        self.note_failure(held, None);
         let cached = Cached {
             token: fetched.token,
             expires_at: started + fetched.expires_in,
             written_at: Some(started),
         };
-        match self.store.save(&cached) {
+        match self.store.save(&cached, old_valid) {
             Ok(()) => {
                 *lock(&self.unpersisted) = None;
                 self.set_warning(None);
@@ -275,6 +348,56 @@ impl TokenCache {
         }
         Ok(cached.token)
     }
+
+    /// The last failed refresh: from the lock file when it is held (shared
+    /// by all processes), else this process's own.
+    fn failure_note(&self, held: Option<&FileLock>) -> Option<FailureNote> {
+        match held.and_then(FileLock::read_note) {
+            Some(text) => FailureNote::decode(&text),
+            None => lock(&self.last_failure).clone(),
+        }
+    }
+
+    fn note_failure(&self, held: Option<&FileLock>, note: Option<FailureNote>) {
+        if let Some(l) = held {
+            l.write_note(&note.as_ref().map(FailureNote::encode).unwrap_or_default());
+        }
+        *lock(&self.last_failure) = note;
+    }
+
+    /// The in-process refresh lock, waiting no later than `deadline`.
+    fn lock_in_process(&self, deadline: Instant) -> Result<MutexGuard<'_, ()>> {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match self.refresh.try_lock() {
+                Ok(g) => return Ok(g),
+                Err(TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+                Err(TryLockError::WouldBlock) if Instant::now() >= deadline => {
+                    return Err(Error::LockTimeout {
+                        path: self.store.lock_path().to_path_buf(),
+                        waited: start.elapsed(),
+                    });
+                }
+                Err(TryLockError::WouldBlock) => {
+                    // A std Mutex has no timed lock; this is the miss path only.
+                    std::thread::sleep(pause.min(left(deadline)));
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+}
+
+/// `to - from` in seconds, saturating (an expiry file may hold any number).
+fn seconds_between(from: u64, to: u64) -> i64 {
+    let d = i128::from(to) - i128::from(from);
+    d.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// Time left until `deadline`.
+fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.

@@ -84,6 +84,20 @@ pub enum Error {
         waited: Duration,
     },
 
+    /// A refresh failed moments ago (while this caller waited for it, or a
+    /// quota error still in its back-off), so it was not tried again.
+    #[error("{message} (a refresh {secs_ago}s ago; not retried yet)")]
+    RecentFailure {
+        /// The class of the original error.
+        kind: ErrorKind,
+        /// The original WeChat errcode, if any.
+        errcode: Option<i64>,
+        /// The original error's text.
+        message: String,
+        /// How long ago it failed.
+        secs_ago: u64,
+    },
+
     /// Passive mode: no valid token is cached and fetching one is not allowed.
     #[error("no valid token in the cache and passive mode (WX_PASSIVE) forbids fetching one")]
     Passive,
@@ -126,6 +140,32 @@ fn hint(errcode: i64) -> &'static str {
     }
 }
 
+impl ErrorKind {
+    /// A one-word name, stable across versions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "config",
+            ErrorKind::WeChat => "wechat",
+            ErrorKind::Network => "network",
+            ErrorKind::Store => "store",
+            ErrorKind::Passive => "passive",
+        }
+    }
+
+    /// The kind named by [`as_str`](Self::as_str).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            ErrorKind::Config,
+            ErrorKind::WeChat,
+            ErrorKind::Network,
+            ErrorKind::Store,
+            ErrorKind::Passive,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+}
+
 impl Error {
     /// The broad class of this error.
     pub fn kind(&self) -> ErrorKind {
@@ -139,6 +179,7 @@ impl Error {
             | Error::BadAnswer { .. } => ErrorKind::Network,
             Error::Io { .. } | Error::LockTimeout { .. } => ErrorKind::Store,
             Error::Passive => ErrorKind::Passive,
+            Error::RecentFailure { kind, .. } => *kind,
         }
     }
 
@@ -146,6 +187,7 @@ impl Error {
     pub fn errcode(&self) -> Option<i64> {
         match self {
             Error::WeChat { errcode, .. } => Some(*errcode),
+            Error::RecentFailure { errcode, .. } => *errcode,
             _ => None,
         }
     }

@@ -65,8 +65,8 @@ impl Fetcher {
     /// unreachable hosts fail over to the next base URL; everything else is
     /// final. The whole fetch, retries included, ends within the HTTP timeout.
     pub fn fetch(&self, force: bool) -> Result<Fetched> {
-        let client = self.client()?;
         let deadline = Instant::now() + self.config.http_timeout();
+        let client = self.client()?;
         let mut backoff = FIRST_BACKOFF;
         let mut last_err = None;
         'attempts: for attempt in 0..MAX_ATTEMPTS {
@@ -255,6 +255,19 @@ impl Fetcher {
             Failure::Unreachable(err)
         } else {
             Failure::Final(err)
+        }
+    }
+}
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        let slot = self.client.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some((built_in, client)) = slot.take() {
+            if built_in != std::process::id() {
+                // Built before a fork: dropping it would join a thread that
+                // only the parent has, and panic.
+                std::mem::forget(client);
+            }
         }
     }
 }

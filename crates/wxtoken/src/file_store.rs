@@ -10,14 +10,14 @@
 //! one.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::staged_file::{keep_owner, sync_dir, Staged};
 
 /// WeChat reserves up to 512 characters for a token.
 pub const MAX_TOKEN_LEN: usize = 512;
@@ -113,6 +113,18 @@ impl Watched {
             Err(_) => false,
         }
     }
+
+    /// Changed too recently for its identity to be trusted. On kernels
+    /// without fine-grained timestamps (before 6.13) mtime and ctime move in
+    /// clock ticks, so a same-size rewrite within one tick of this read would
+    /// look unchanged; until a second has passed, read the file again instead
+    /// (git's "racily clean" rule).
+    fn is_racy(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.ident.ctime.0 >= now - 1 || self.ident.mtime.0 >= now - 1
+    }
 }
 
 /// The last read: which file versions it saw and what they held.
@@ -133,10 +145,33 @@ pub struct FileStore {
 }
 
 /// Held while refreshing; dropping it releases the `flock`.
+///
+/// The lock file's content is a note from the last refresh that failed (see
+/// `crate::backoff`), so that processes waiting for the lock learn what the
+/// holder ran into. The legacy script never looks at this file.
 #[derive(Debug)]
 pub struct FileLock {
-    // Closing the file releases the flock; fs2 unlocks explicitly on drop too.
     file: File,
+}
+
+impl FileLock {
+    /// The note left in the lock file, if any.
+    pub(crate) fn read_note(&self) -> Option<String> {
+        let mut text = String::new();
+        let mut f = &self.file;
+        f.rewind().ok()?;
+        f.take(4096).read_to_string(&mut text).ok()?;
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// Replaces the note; best effort (a read-only lock file keeps none).
+    pub(crate) fn write_note(&self, note: &str) {
+        let mut f = &self.file;
+        let _ = f
+            .set_len(0)
+            .and_then(|()| f.rewind())
+            .and_then(|()| f.write_all(note.as_bytes()));
+    }
 }
 
 impl Drop for FileLock {
@@ -150,8 +185,11 @@ impl Drop for FileLock {
 pub enum LockOutcome {
     /// The exclusive lock is held until this is dropped.
     Held(FileLock),
-    /// The lock file cannot be created (read-only or missing directory): the
-    /// caller goes on with in-process exclusion only.
+    /// Someone else holds it (only from [`FileStore::try_lock`]).
+    Busy,
+    /// The lock file cannot be created or opened (read-only or missing
+    /// directory, another user's file): the caller goes on with in-process
+    /// exclusion only.
     Unavailable(io::Error),
 }
 
@@ -231,34 +269,28 @@ impl FileStore {
             expires_at: parse_expiry(&expiry_bytes),
             written_at,
         };
-        *memo = Some(Memo {
-            token: token_file,
-            expiry: expiry_file,
-            cached: cached.clone(),
-        });
+        if !token_file.is_racy() && !expiry_file.is_racy() {
+            *memo = Some(Memo {
+                token: token_file,
+                expiry: expiry_file,
+                cached: cached.clone(),
+            });
+        }
         Ok(Some(cached))
     }
 
     /// Takes the exclusive cross-process lock, waiting at most `wait`.
     pub fn lock(&self, wait: Duration) -> Result<LockOutcome> {
-        let file = match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&self.lock_path)
-        {
+        let file = match self.open_lock_file() {
             Ok(f) => f,
-            Err(e) if cannot_create_here(&e) => return Ok(LockOutcome::Unavailable(e)),
-            Err(e) => return Err(Error::io("open lock file", &self.lock_path, e)),
+            Err(outcome) => return outcome,
         };
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            match fs2::FileExt::try_lock_exclusive(&file) {
-                Ok(()) => return Ok(LockOutcome::Held(FileLock { file })),
-                Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => {
+            match try_flock(&file) {
+                Ok(true) => return Ok(LockOutcome::Held(FileLock { file })),
+                Ok(false) => {
                     let waited = start.elapsed();
                     if waited >= wait {
                         return Err(Error::LockTimeout {
@@ -276,22 +308,100 @@ impl FileStore {
         }
     }
 
-    /// Replaces both files: expiry first, then token. A legacy reader that
-    /// runs in between sees the old token with the new expiry, which is still
-    /// accepted by WeChat for five minutes, instead of a new token with an old
-    /// expiry that would send it to fetch yet another token.
-    pub fn save(&self, cached: &Cached) -> Result<()> {
-        write_atomic(&self.expiry_path, cached.expires_at.to_string().as_bytes())?;
-        write_atomic(&self.token_path, cached.token.as_bytes())?;
+    /// Takes the cross-process lock only if nobody holds it.
+    pub fn try_lock(&self) -> Result<LockOutcome> {
+        let file = match self.open_lock_file() {
+            Ok(f) => f,
+            Err(outcome) => return outcome,
+        };
+        match try_flock(&file) {
+            Ok(true) => Ok(LockOutcome::Held(FileLock { file })),
+            Ok(false) => Ok(LockOutcome::Busy),
+            Err(e) => Err(Error::io("lock", &self.lock_path, e)),
+        }
+    }
+
+    /// Opens (creating, mode 0600) the lock file; `Err` holds what the
+    /// caller returns instead.
+    fn open_lock_file(&self) -> Result<File, Result<LockOutcome>> {
+        let rw = |create| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(create)
+                .mode(0o600)
+                .open(&self.lock_path)
+        };
+        match rw(true) {
+            Ok(f) => {
+                // Whoever creates it, the site's own user must be able to open it.
+                keep_owner(&f, &self.token_path);
+                return Ok(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) if cannot_create_here(&e) => return Err(Ok(LockOutcome::Unavailable(e))),
+            Err(e) => return Err(Err(Error::io("open lock file", &self.lock_path, e))),
+        }
+        // flock needs no write access: another user's lock file still
+        // serialises us, though it cannot carry our notes.
+        match rw(false).or_else(|_| File::open(&self.lock_path)) {
+            Ok(f) => Ok(f),
+            Err(e) if cannot_create_here(&e) => Err(Ok(LockOutcome::Unavailable(e))),
+            Err(e) => Err(Err(Error::io("open lock file", &self.lock_path, e))),
+        }
+    }
+
+    /// Replaces both files with `cached`.
+    ///
+    /// Both new files are written and synced first, then renamed one right
+    /// after the other, so the window in which a reader sees one old and one
+    /// new file is as short as two renames. The order decides what such a
+    /// reader sees. While the old token still works (refresh ahead of
+    /// expiry), expiry goes first: the old token with the new expiry is
+    /// served once and still accepted by WeChat, where a new token with the
+    /// old expiry would send a legacy reader to fetch yet another token. Once
+    /// the old token has expired, token goes first: the new token with the old
+    /// expiry reads as stale and sends the reader to the lock, instead of
+    /// serving a dead token as valid.
+    pub fn save(&self, cached: &Cached, old_still_valid: bool) -> Result<()> {
+        let expiry = self.stage(&self.expiry_path, cached.expires_at.to_string().as_bytes())?;
+        let token = self.stage(&self.token_path, cached.token.as_bytes())?;
+        if old_still_valid {
+            self.commit(expiry)?;
+            if let Err(e) = self.commit(token) {
+                // The old token now carries the new expiry: make it read as
+                // stale, or every reader would serve it until then.
+                let _ = self
+                    .stage(&self.expiry_path, b"0")
+                    .and_then(|s| self.commit(s));
+                return Err(e);
+            }
+        } else {
+            self.commit(token)?;
+            self.commit(expiry)?;
+        }
+        sync_dir(&self.token_path);
         Ok(())
     }
 
     /// Marks the cache empty the way both sides understand: an empty token
     /// and expiry 0 (the legacy script refetches on either).
     pub fn clear(&self) -> Result<()> {
-        write_atomic(&self.token_path, b"")?;
-        write_atomic(&self.expiry_path, b"0")?;
+        let token = self.stage(&self.token_path, b"")?;
+        let expiry = self.stage(&self.expiry_path, b"0")?;
+        self.commit(token)?;
+        self.commit(expiry)?;
+        sync_dir(&self.token_path);
         Ok(())
+    }
+
+    fn stage(&self, path: &Path, bytes: &[u8]) -> Result<Staged> {
+        Staged::write(path, bytes).map_err(|e| Error::io("write", path, e))
+    }
+
+    fn commit(&self, staged: Staged) -> Result<()> {
+        let path = staged.dest().to_path_buf();
+        staged.commit().map_err(|e| Error::io("write", path, e))
     }
 
     /// When the token file was last written, if it exists.
@@ -365,6 +475,15 @@ pub(crate) fn parse_expiry(raw: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
+/// `Ok(false)` when another open file holds the lock.
+fn try_flock(file: &File) -> io::Result<bool> {
+    match fs2::FileExt::try_lock_exclusive(file) {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == fs2::lock_contended_error().raw_os_error() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Read-only file systems, missing directories and permission errors mean
 /// "no cache here", not "broken cache".
 fn cannot_create_here(e: &io::Error) -> bool {
@@ -374,44 +493,6 @@ fn cannot_create_here(e: &io::Error) -> bool {
             | io::ErrorKind::NotFound
             | io::ErrorKind::ReadOnlyFilesystem
     )
-}
-
-/// Writes `bytes` to a fresh 0600 temp file beside `path`, syncs it and renames
-/// it over `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "wxtoken".into());
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io("write", path, e));
-    }
-    // Make the rename itself durable; failure here loses nothing already read.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -20,12 +20,14 @@
 
 #![warn(missing_docs)]
 
+mod backoff;
 mod cache;
 mod clock;
 mod config;
 mod error;
 mod fetch;
 mod file_store;
+mod staged_file;
 
 pub use cache::{Status, TokenCache};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -278,6 +278,15 @@ fn relative_paths_are_resolved_when_the_cache_is_made() {
 }
 
 #[test]
+fn status_survives_an_absurd_expiry() {
+    let w = World::new();
+    w.write_files("TOK", "18446744073709551615");
+    let s = w.cache().status().unwrap();
+    assert_eq!(s.seconds_left, Some(i64::MAX));
+    assert!(!s.fresh && !s.present);
+}
+
+#[test]
 fn status_reports_without_fetching() {
     let w = World::new();
     let cache = w.cache();

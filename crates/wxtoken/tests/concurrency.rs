@@ -70,3 +70,48 @@ fn a_lock_held_too_long_is_a_clear_error_not_a_hang() {
     assert_ne!(cache.get_token().unwrap(), "EXPIRED");
     assert_eq!(w.token_calls(), 1);
 }
+
+#[test]
+fn refresh_ahead_under_failure_serves_the_valid_token_and_backs_off() {
+    let w = World::new();
+    // Fetched 7000 s ago, 200 s left: inside the 300 s margin.
+    w.write_files_aged("STILL_VALID", &(w.now() + 200).to_string(), 7000);
+    w.mock
+        .set_fault(Some(wechat_mock::Fault::Errcode(-1)), None);
+    let tokens = race(16, || Arc::new(w.cache()));
+    assert!(tokens.iter().all(|t| t == "STILL_VALID"), "{tokens:?}");
+    // One refresher tried (with its bounded retries); the rest did not wait.
+    let calls = w.token_calls();
+    assert!((1..=3).contains(&calls), "{calls} calls");
+    // Later callers inside the back-off do not ask again.
+    for _ in 0..5 {
+        assert_eq!(w.cache().get_token().unwrap(), "STILL_VALID");
+    }
+    assert_eq!(w.token_calls(), calls);
+}
+
+#[test]
+fn waiters_share_a_failed_refresh_instead_of_repeating_it() {
+    let w = World::new();
+    w.write_files("EXPIRED", "1");
+    w.mock.set_fault(Some(wechat_mock::Fault::Http500), None);
+    let cache = Arc::new(w.cache());
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let cache = Arc::clone(&cache);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                cache.get_token()
+            })
+        })
+        .collect();
+    for h in handles {
+        let e = h.join().unwrap().unwrap_err();
+        assert!(e.to_string().contains("HTTP status 500"), "{e}");
+    }
+    // Threads that were waiting got the refresher's answer; only callers that
+    // arrive after it is over would try again.
+    assert!(w.token_calls() < 8, "{} calls", w.token_calls());
+}

@@ -97,6 +97,18 @@ impl World {
         std::fs::write(self.expiry_file(), expiry).unwrap();
     }
 
+    /// As `write_files`, with the token file's mtime (its fetch time, as far
+    /// as the margin cap is concerned) set `secs` into the past.
+    pub fn write_files_aged(&self, token: &str, expiry: &str, secs: u64) {
+        self.write_files(token, expiry);
+        let then = std::time::SystemTime::now() - Duration::from_secs(secs);
+        let f = std::fs::File::options()
+            .write(true)
+            .open(self.token_file())
+            .unwrap();
+        f.set_modified(then).unwrap();
+    }
+
     pub fn read(&self, p: &Path) -> Vec<u8> {
         std::fs::read(p).unwrap()
     }
