@@ -3,7 +3,7 @@
 //!
 //! The note lives in the lock file, which every process takes before
 //! refreshing, so it is shared across processes; the legacy script ignores
-//! that file. One line: `v1 <unix ms> <kind> <errcode or -> <message>`. The
+//! that file. One line: `v1 <unix µs> <kind> <errcode or -> <message>`. The
 //! message is an [`Error`]'s text, which never holds the secret.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,26 +20,27 @@ pub(crate) const AHEAD_BACKOFF: Duration = Duration::from_secs(10);
 /// A refresh that failed: when, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FailureNote {
-    at_ms: u64,
+    at_us: u64,
     kind: ErrorKind,
     errcode: Option<i64>,
     message: String,
 }
 
-/// Wall-clock milliseconds. Deliberately not the cache's injected clock:
+/// Wall-clock microseconds. Deliberately not the cache's injected clock:
 /// this orders events between processes (did it fail while I waited?), it
-/// does not decide expiry.
-pub(crate) fn now_ms() -> u64 {
+/// does not decide expiry. Microseconds, because two calls in a row easily
+/// fall into one millisecond.
+pub(crate) fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 impl FailureNote {
     /// A note for `error`, failed now.
     pub(crate) fn of(error: &Error) -> Self {
         FailureNote {
-            at_ms: now_ms(),
+            at_us: now_us(),
             kind: error.kind(),
             errcode: error.errcode(),
             message: error.to_string().replace(['\n', '\r'], " "),
@@ -51,7 +52,7 @@ impl FailureNote {
         let code = self.errcode.map_or("-".to_string(), |c| c.to_string());
         format!(
             "v1 {} {} {code} {}\n",
-            self.at_ms,
+            self.at_us,
             self.kind.as_str(),
             self.message
         )
@@ -63,7 +64,7 @@ impl FailureNote {
         if parts.next()? != "v1" {
             return None;
         }
-        let at_ms = parts.next()?.parse().ok()?;
+        let at_us = parts.next()?.parse().ok()?;
         let kind = ErrorKind::from_name(parts.next()?)?;
         let errcode = match parts.next()? {
             "-" => None,
@@ -71,21 +72,21 @@ impl FailureNote {
         };
         let message = parts.next().unwrap_or("").to_string();
         Some(FailureNote {
-            at_ms,
+            at_us,
             kind,
             errcode,
             message,
         })
     }
 
-    /// Whether it failed at or after `since_ms`.
-    pub(crate) fn since(&self, since_ms: u64) -> bool {
-        self.at_ms >= since_ms
+    /// Whether it failed after `since_us`.
+    pub(crate) fn since(&self, since_us: u64) -> bool {
+        self.at_us > since_us
     }
 
     /// Whether it failed less than `window` ago.
     pub(crate) fn within(&self, window: Duration) -> bool {
-        now_ms().saturating_sub(self.at_ms) < window.as_millis() as u64
+        now_us().saturating_sub(self.at_us) < window.as_micros() as u64
     }
 
     /// A quota error still inside its back-off.
@@ -99,7 +100,7 @@ impl FailureNote {
             kind: self.kind,
             errcode: self.errcode,
             message: self.message.clone(),
-            secs_ago: now_ms().saturating_sub(self.at_ms) / 1000,
+            secs_ago: now_us().saturating_sub(self.at_us) / 1_000_000,
         }
     }
 }

@@ -276,7 +276,7 @@ impl TokenCache {
     /// No usable token (or a forced refresh): wait, bounded, for the locks,
     /// then fetch unless someone else just did, or just failed.
     fn refresh(&self, kind: Refresh) -> Result<String> {
-        let waiting_since = backoff::now_ms();
+        let waiting_since = backoff::now_us();
         let deadline = Instant::now() + self.lock_wait();
         let _in_process = self.lock_in_process(deadline)?;
         let held = match self.store.lock(left(deadline))? {
