@@ -144,12 +144,6 @@ pub(crate) fn reset() {
     drop(old);
 }
 
-/// How many caches exist (tests).
-#[cfg(test)]
-pub(crate) fn len() -> usize {
-    caches().len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

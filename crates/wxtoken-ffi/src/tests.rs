@@ -120,7 +120,6 @@ fn get_hit_invalidate_and_refresh_through_the_c_functions() {
     assert_eq!(rc, 0);
     let forced = unsafe { CStr::from_ptr(out.as_ptr()) }.to_str().unwrap();
     assert!(forced != fresh && !forced.is_empty());
-    assert!(registry::len() >= 1);
     let _ = std::fs::remove_dir_all(dir);
 }
 
