@@ -13,11 +13,13 @@
  * those files.
  *
  * Drop-in for the legacy getToken(): returns "" on any failure and never
- * throws or warns; wxtoken_last_error() tells why.
+ * throws or warns; wxtoken_last_error() tells why. Like the legacy user
+ * function, it accepts extra arguments and ignores them.
  *
+ * @param mixed ...$ignored Accepted for compatibility; not used.
  * @return string The access token, or "" on failure.
  */
-function getToken(): string {}
+function getToken(mixed ...$ignored): string {}
 
 /**
  * Why the last getToken() or wxtoken_invalidate() in this request failed,

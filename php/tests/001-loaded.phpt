@@ -5,7 +5,7 @@ wxtoken: the extension loads and declares the legacy getToken() and its helpers
 var_dump(extension_loaded('wxtoken'));
 foreach (['getToken', 'wxtoken_last_error', 'wxtoken_invalidate'] as $name) {
     $f = new ReflectionFunction($name);
-    $params = array_map(fn($p) => $p->getType() . ' $' . $p->getName(), $f->getParameters());
+    $params = array_map(fn($p) => $p->getType() . ($p->isVariadic() ? ' ...$' : ' $') . $p->getName(), $f->getParameters());
     printf("%s(%s): %s\n", $f->getName(), implode(', ', $params), $f->getReturnType());
 }
 var_dump(phpversion('wxtoken') === (new ReflectionExtension('wxtoken'))->getVersion());
@@ -21,7 +21,7 @@ echo "done\n";
 ?>
 --EXPECT--
 bool(true)
-getToken(): string
+getToken(mixed ...$ignored): string
 wxtoken_last_error(): string
 wxtoken_invalidate(string $failedToken): bool
 bool(true)

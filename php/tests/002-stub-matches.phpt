@@ -10,7 +10,7 @@ foreach ($m as [, $name, $params, $ret]) {
 }
 $actual = [];
 foreach ((new ReflectionExtension('wxtoken'))->getFunctions() as $f) {
-    $params = array_map(fn($p) => $p->getType() . ' $' . $p->getName(), $f->getParameters());
+    $params = array_map(fn($p) => $p->getType() . ($p->isVariadic() ? ' ...$' : ' $') . $p->getName(), $f->getParameters());
     $actual[$f->getName()] = sprintf('%s(%s): %s', $f->getName(), implode(', ', $params), $f->getReturnType());
 }
 ksort($declared);
@@ -20,6 +20,6 @@ echo implode("\n", $actual), "\n";
 ?>
 --EXPECT--
 bool(true)
-getToken(): string
+getToken(mixed ...$ignored): string
 wxtoken_invalidate(string $failedToken): bool
 wxtoken_last_error(): string

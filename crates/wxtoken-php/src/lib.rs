@@ -9,7 +9,8 @@
 //!
 //! PHP functions:
 //!
-//! - `getToken(): string`
+//! - `getToken(mixed ...$ignored): string`: extra arguments are ignored, as
+//!   the legacy user function ignored them
 //! - `wxtoken_last_error(): string`: why the last call failed, `""` after a success
 //! - `wxtoken_invalidate(string $failedToken): bool`
 //!
