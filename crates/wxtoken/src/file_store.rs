@@ -11,7 +11,8 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -84,15 +85,39 @@ struct FileIdent {
     ctime: (i64, i64),
 }
 
-impl FileIdent {
-    fn of(m: &fs::Metadata) -> Self {
-        FileIdent {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
+/// What one `fstat` says about an open file.
+struct FileStat {
+    ident: FileIdent,
+    nlink: u64,
+    is_dir: bool,
+}
+
+impl FileStat {
+    /// `fstat(2)` on `file`. Not `File::metadata`: std asks through `statx`
+    /// with an empty path, about 50 ns more per call here, and these calls
+    /// are most of a cache hit.
+    // The field types of `struct stat` differ between platforms.
+    #[allow(clippy::unnecessary_cast)]
+    fn of(file: &File) -> io::Result<Self> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: the descriptor stays open while `file` is borrowed, and
+        // `st` is a valid place for the kernel to fill.
+        if unsafe { libc::fstat(file.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
         }
+        // SAFETY: fstat succeeded, so it filled `st`.
+        let st = unsafe { st.assume_init() };
+        Ok(FileStat {
+            ident: FileIdent {
+                dev: st.st_dev as u64,
+                ino: st.st_ino as u64,
+                size: st.st_size as u64,
+                mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
+                ctime: (st.st_ctime as i64, st.st_ctime_nsec as i64),
+            },
+            nlink: st.st_nlink as u64,
+            is_dir: st.st_mode & libc::S_IFMT == libc::S_IFDIR,
+        })
     }
 }
 
@@ -108,8 +133,8 @@ impl Watched {
     /// inode we hold (`nlink` drops to 0); an in-place rewrite, as PHP's
     /// `file_put_contents` does, changes size, mtime and ctime.
     fn unchanged(&self) -> bool {
-        match self.file.metadata() {
-            Ok(m) => m.nlink() > 0 && FileIdent::of(&m) == self.ident,
+        match FileStat::of(&self.file) {
+            Ok(st) => st.nlink > 0 && st.ident == self.ident,
             Err(_) => false,
         }
     }
@@ -431,18 +456,18 @@ fn read_small(path: &Path) -> Result<Option<(Watched, Vec<u8>)>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("read", path, e)),
     };
-    let meta = file.metadata().map_err(|e| Error::io("read", path, e))?;
-    if meta.is_dir() {
+    let st = FileStat::of(&file).map_err(|e| Error::io("read", path, e))?;
+    if st.is_dir {
         return Err(Error::io("read", path, is_a_directory()));
     }
-    let mut buf = Vec::with_capacity(meta.len().min(MAX_FILE_LEN) as usize);
+    let mut buf = Vec::with_capacity(st.ident.size.min(MAX_FILE_LEN) as usize);
     (&file)
         .take(MAX_FILE_LEN)
         .read_to_end(&mut buf)
         .map_err(|e| Error::io("read", path, e))?;
     let watched = Watched {
         file,
-        ident: FileIdent::of(&meta),
+        ident: st.ident,
     };
     Ok(Some((watched, buf)))
 }
