@@ -9,8 +9,8 @@ use common::World;
 use wxtoken::TokenCache;
 
 /// Starts `n` threads together, each calling `get_token` on the cache that
-/// `cache_for` gives it, and returns their tokens.
-fn race(n: usize, cache_for: impl Fn() -> Arc<TokenCache>) -> Vec<String> {
+/// `cache_for` gives it, and returns what each got.
+fn race_results(n: usize, cache_for: impl Fn() -> Arc<TokenCache>) -> Vec<wxtoken::Result<String>> {
     let barrier = Arc::new(Barrier::new(n));
     let handles: Vec<_> = (0..n)
         .map(|_| {
@@ -22,9 +22,14 @@ fn race(n: usize, cache_for: impl Fn() -> Arc<TokenCache>) -> Vec<String> {
             })
         })
         .collect();
-    handles
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// As [`race_results`], when every caller must get a token.
+fn race(n: usize, cache_for: impl Fn() -> Arc<TokenCache>) -> Vec<String> {
+    race_results(n, cache_for)
         .into_iter()
-        .map(|h| h.join().unwrap().unwrap())
+        .map(Result::unwrap)
         .collect()
 }
 
@@ -96,19 +101,8 @@ fn waiters_share_a_failed_refresh_instead_of_repeating_it() {
     w.write_files("EXPIRED", "1");
     w.mock.set_fault(Some(wechat_mock::Fault::Http500), None);
     let cache = Arc::new(w.cache());
-    let barrier = Arc::new(Barrier::new(8));
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let cache = Arc::clone(&cache);
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                cache.get_token()
-            })
-        })
-        .collect();
-    for h in handles {
-        let e = h.join().unwrap().unwrap_err();
+    for result in race_results(8, || Arc::clone(&cache)) {
+        let e = result.unwrap_err();
         assert!(e.to_string().contains("HTTP status 500"), "{e}");
     }
     // Threads that were waiting got the refresher's answer; only callers that
