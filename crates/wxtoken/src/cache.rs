@@ -113,14 +113,10 @@ impl TokenCache {
     /// fetched once for all threads and processes sharing the files.
     pub fn get_token(&self) -> Result<String> {
         let now = self.clock.now();
-        let stored = self.store.load()?;
-        if let Some(c) = stored {
-            if c.is_fresh(now, self.config.refresh_margin()) {
-                return Ok(c.token);
-            }
-            return self.miss(now, Some(c));
+        match self.store.load()? {
+            Some(c) if c.is_fresh(now, self.config.refresh_margin()) => Ok(c.token),
+            stored => self.miss(now, stored),
         }
-        self.miss(now, None)
     }
 
     /// The slow half of [`get_token`](Self::get_token), kept apart so the hit
