@@ -40,11 +40,22 @@ fn last_error() -> String {
         .into_owned()
 }
 
-fn get(secret: &CStr, t: &CStr, e: &CStr) -> (c_int, String) {
+/// The signature `wx_get_token` and `wx_refresh` share.
+type TokenFn = unsafe extern "C" fn(
+    *const c_char,
+    *const c_char,
+    *const c_char,
+    *const c_char,
+    *mut c_char,
+    usize,
+) -> c_int;
+
+/// Calls `f` with the default appid and these settings; its status and token.
+fn call(f: TokenFn, secret: &CStr, t: &CStr, e: &CStr) -> (c_int, String) {
     let appid = CString::new(DEFAULT_APPID).unwrap();
     let mut out = [0x7f as c_char; WX_TOKEN_BUF_LEN];
     let rc = unsafe {
-        wx_get_token(
+        f(
             appid.as_ptr(),
             secret.as_ptr(),
             t.as_ptr(),
@@ -55,6 +66,10 @@ fn get(secret: &CStr, t: &CStr, e: &CStr) -> (c_int, String) {
     };
     let s = unsafe { CStr::from_ptr(out.as_ptr()) };
     (rc, s.to_str().unwrap().to_owned())
+}
+
+fn get(secret: &CStr, t: &CStr, e: &CStr) -> (c_int, String) {
+    call(wx_get_token, secret, t, e)
 }
 
 #[test]
@@ -106,19 +121,8 @@ fn get_hit_invalidate_and_refresh_through_the_c_functions() {
     assert_eq!(rc, 0);
     assert_ne!(fresh, token);
 
-    let mut out = [0 as c_char; WX_TOKEN_BUF_LEN];
-    let rc = unsafe {
-        wx_refresh(
-            appid.as_ptr(),
-            secret.as_ptr(),
-            t.as_ptr(),
-            e.as_ptr(),
-            out.as_mut_ptr(),
-            out.len(),
-        )
-    };
+    let (rc, forced) = call(wx_refresh, &secret, &t, &e);
     assert_eq!(rc, 0);
-    let forced = unsafe { CStr::from_ptr(out.as_ptr()) }.to_str().unwrap();
     assert!(forced != fresh && !forced.is_empty());
     let _ = std::fs::remove_dir_all(dir);
 }
