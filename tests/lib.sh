@@ -30,17 +30,29 @@ check() {
     if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
+# Seconds any wait for a start-up may take. Generous on purpose: these waits
+# are not what the tests measure, and a loaded machine must not fail them.
+WAIT_SECS=${WAIT_SECS:-120}
+
+# wait_for CMD...: runs CMD until it succeeds, for at most WAIT_SECS.
+wait_for() {
+    local deadline=$((SECONDS + WAIT_SECS))
+    until "$@"; do
+        [ "$SECONDS" -ge "$deadline" ] && return 1
+        sleep 0.05
+    done
+}
+
 # Starts wechat-mock on a free port; sets MOCK_URL and MOCK_PID.
 start_mock() {
     stop_mock
     local out="$WX_TMP/mock.out"
     "$WX_TARGET/wechat-mock" --port 0 "$@" >"$out" 2>"$WX_TMP/mock.err" &
     MOCK_PID=$!
-    for _ in $(seq 1 200); do
-        MOCK_URL=$(head -n 1 "$out" 2>/dev/null)
-        case "$MOCK_URL" in http://*) return 0 ;; esac
-        sleep 0.05
-    done
+    if wait_for grep -q '^http://' "$out" 2>/dev/null; then
+        MOCK_URL=$(head -n 1 "$out")
+        return 0
+    fi
     echo "wechat-mock did not start: $(cat "$WX_TMP/mock.err")" >&2
     exit 1
 }
@@ -68,9 +80,12 @@ summary() {
     [ "$FAILED" -eq 0 ]
 }
 
+# all_ready DIR N: DIR holds at least N entries.
+all_ready() { [ "$(ls "$1" | wc -l)" -ge "$2" ]; }
+
 # race N DIR CMD...: starts N copies of `CMD... GO READY`, where each worker
 # touches READY<pid> once it is up and then waits for the file GO; when all
-# N are waiting (or after ~20 s), creates GO so they ask at once, and waits
+# N are waiting (or after WAIT_SECS), creates GO so they ask at once, and waits
 # for them. Each worker's output is in DIR/out/1..N. Fails if not all N
 # became ready in time.
 race() {
@@ -83,10 +98,7 @@ race() {
         "$@" "$dir/go" "$dir/ready/" >"$dir/out/$i" 2>&1 &
         pids+=($!)
     done
-    for _ in $(seq 1 400); do
-        [ "$(ls "$dir/ready" | wc -l)" -ge "$n" ] && break
-        sleep 0.05
-    done
+    wait_for all_ready "$dir/ready" "$n"
     ready=$(ls "$dir/ready" | wc -l)
     touch "$dir/go"
     for i in "${pids[@]}"; do wait "$i"; done

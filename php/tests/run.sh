@@ -69,7 +69,7 @@ if [ $only_phpt = yes ]; then summary; exit $?; fi
 php_ext() {
     "$PHP" -n -d "extension=$EXT" \
         -d wxtoken.appid=wx_test_appid -d wxtoken.appsecret=test_secret_0123456789 \
-        -d "wxtoken.api_base=$MOCK_URL" \
+        -d "wxtoken.api_base=$MOCK_URL" -d wxtoken.http_timeout=60 \
         -d "wxtoken.token_file=$1/token.txt" -d "wxtoken.expiry_file=$1/expiry.txt" "${@:2}"
 }
 
@@ -109,10 +109,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 PHP_CLI_SERVER_WORKERS=4 php_ext "$dir" -S "127.0.0.1:$port" -t "$dir/docroot" >"$dir/server.log" 2>&1 &
 server=$!
 # Ready when it answers anything (a 404 for a file that is not there).
-for _ in $(seq 1 100); do
-    curl -sS -o /dev/null "http://127.0.0.1:$port/ready.txt" 2>/dev/null && break
-    sleep 0.05
-done
+wait_for curl -sS -o /dev/null "http://127.0.0.1:$port/ready.txt" 2>/dev/null
 # 200 requests, 16 at a time.
 seq 1 200 | xargs -P 16 -I{} curl -fsS "http://127.0.0.1:$port/index.php?n={}" >"$dir/answers" 2>>"$dir/curl.err"
 kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
@@ -147,13 +144,10 @@ PHP
 start_mock
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 (cd "$dir/server-cwd" && exec "$PHP" -n -d "extension=$EXT" -d wxtoken.appid=wx_test_appid \
-    -d wxtoken.appsecret=test_secret_0123456789 -d "wxtoken.api_base=$MOCK_URL" \
+    -d wxtoken.appsecret=test_secret_0123456789 -d "wxtoken.api_base=$MOCK_URL" -d wxtoken.http_timeout=60 \
     -S "127.0.0.1:$port" -t "$dir/docroot" >"$dir/server.log" 2>&1) &
 server=$!
-for _ in $(seq 1 100); do
-    curl -sS -o /dev/null "http://127.0.0.1:$port/ready.txt" 2>/dev/null && break
-    sleep 0.05
-done
+wait_for curl -sS -o /dev/null "http://127.0.0.1:$port/ready.txt" 2>/dev/null
 first=$(curl -fsS "http://127.0.0.1:$port/index.php" 2>&1)
 second=$(curl -fsS "http://127.0.0.1:$port/index.php" 2>&1)
 kill "$server" 2>/dev/null; wait "$server" 2>/dev/null

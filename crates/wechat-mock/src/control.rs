@@ -28,7 +28,7 @@ pub fn handle(req: &Request, shared: &Shared) -> Response {
             ok()
         }),
         "/mock/reset" => {
-            shared.state().reset();
+            shared.reset();
             Ok(ok())
         }
         _ => Err(Response::json(404, r#"{"error":"not found"}"#)),

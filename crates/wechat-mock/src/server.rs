@@ -121,9 +121,10 @@ impl MockServer {
     }
 
     /// Resets counters, tokens (all earlier tokens become unknown), fault,
-    /// clock offset and `expires_in` to how they were at start.
+    /// clock offset and `expires_in` to how they were at start; answers a
+    /// `slow` fault still owes are abandoned (busy, no token).
     pub fn reset(&self) {
-        self.shared.state().reset();
+        self.shared.reset();
     }
 
     /// Serves until the process is killed (for the binary).

@@ -84,7 +84,9 @@ pub fn token_endpoint(req: &Request, shared: &Shared, which: TokenEndpoint) -> R
     };
     match fault {
         // Sleep without holding the lock so other clients are not held up.
-        Some(Fault::Slow(d)) => shared.sleep(d),
+        // Cut short by a reset or a stop: abandoned, no token issued.
+        Some(Fault::Slow(d)) if !shared.sleep(d) => return error_response(-1),
+        Some(Fault::Slow(_)) => {}
         Some(f) => return fault_response(&f, shared),
         None => {}
     }

@@ -84,9 +84,10 @@ fn broken_answers_surface_as_errors_not_hangs() {
     assert_eq!(r.content_length(), Some(1024 * 1024));
     assert_eq!(r.bytes().unwrap().len(), 1024 * 1024);
 
-    mock.set_fault(Some(Fault::Slow(Duration::from_secs(5))), Some(1));
+    // An hour's delay against a 1 s timeout: only the timeout can end it.
+    mock.set_fault(Some(Fault::Slow(Duration::from_secs(3600))), Some(1));
     let quick = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_secs(1))
         .build()
         .unwrap();
     assert!(quick.get(token_url(&mock)).send().unwrap_err().is_timeout());

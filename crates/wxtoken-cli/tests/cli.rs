@@ -38,7 +38,8 @@ impl Setup {
             .env("WX_APPID", "wx_test_appid")
             .env("WX_APPSECRET", SECRET)
             .env("WX_API_BASE", self.mock.url())
-            .env("WX_HTTP_TIMEOUT", "3")
+            // Generous: a loaded machine must not turn into a timeout.
+            .env("WX_HTTP_TIMEOUT", "60")
             .current_dir(&self.dir);
         c
     }

@@ -17,7 +17,7 @@ fn mock() -> &'static MockServer {
     MOCK.get_or_init(|| {
         let m = MockServer::start().expect("start wechat-mock");
         std::env::set_var("WX_API_BASE", m.url());
-        std::env::set_var("WX_HTTP_TIMEOUT", "3");
+        std::env::set_var("WX_HTTP_TIMEOUT", "60"); // generous: not under test
         m
     })
 }

@@ -65,7 +65,8 @@ impl World {
         self.dir.path("expiry.txt")
     }
 
-    /// A builder for this world: mock URL, files in the scratch dir, short timeout.
+    /// A builder for this world: mock URL, files in the scratch dir, a timeout
+    /// generous enough for any machine (tests of the timeout set their own).
     pub fn builder(&self) -> ConfigBuilder {
         Config::builder()
             .appid(APPID)
@@ -73,7 +74,7 @@ impl World {
             .api_base(self.mock.url())
             .token_file(self.token_file())
             .expiry_file(self.expiry_file())
-            .http_timeout(Duration::from_secs(2))
+            .http_timeout(Duration::from_secs(60))
     }
 
     pub fn cache_with(&self, b: ConfigBuilder) -> TokenCache {
