@@ -35,6 +35,9 @@ function wxtoken_last_error(): string {}
  * WeChat API rejected it (errcode 40001, 40014 or 42001), so that the next
  * getToken() fetches a new one. A newer token is kept.
  *
+ * The argument follows PHP's rules for a string parameter: coerced in weak
+ * mode, a TypeError under declare(strict_types=1).
+ *
  * @param string $failedToken The token the WeChat API rejected.
  * @return bool Whether the token was dropped (false also on failure; see wxtoken_last_error()).
  */

@@ -12,7 +12,8 @@ var_dump(phpversion('wxtoken') === (new ReflectionExtension('wxtoken'))->getVers
 // Every setting has its ini entry, empty by default (so the environment and
 // then the core's defaults apply).
 foreach (['appid', 'appsecret', 'token_file', 'expiry_file', 'api_base', 'refresh_margin',
-          'mode', 'http_timeout', 'redis_url', 'passive', 'ca_file'] as $name) {
+          'mode', 'http_timeout', 'redis_url', 'passive', 'ca_file', 'appsecret_file',
+          'allow_http'] as $name) {
     if (ini_get("wxtoken.$name") !== '') {
         echo "wxtoken.$name is not empty\n";
     }

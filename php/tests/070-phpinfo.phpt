@@ -37,12 +37,14 @@ WX_APPID => wx_info_appid => constant APPID
 WX_APPSECRET => *** => constant APPSECRET
 WX_TOKEN_FILE => token.txt => default
 WX_EXPIRY_FILE => expiry.txt => default
-WX_API_BASE => https://api.weixin.qq.com => default
+WX_API_BASE => https://api.weixin.qq.com,https://api2.weixin.qq.com => default
 WX_REFRESH_MARGIN => 300 => default
 WX_TOKEN_MODE => stable => ini wxtoken.mode
 WX_HTTP_TIMEOUT => 7 => environment WX_HTTP_TIMEOUT
 WX_REDIS_URL => (none) => default
 WX_PASSIVE => 0 => default
 WX_CA_FILE => (system roots) => default
+WX_APPSECRET_FILE => (none) => default
+WX_ALLOW_HTTP => 0 => default
 
 configuration error: refresh margin 9000s is not below the 7200s token lifetime (WX_REFRESH_MARGIN) [from ini wxtoken.refresh_margin]

@@ -28,7 +28,7 @@ $show();
 string(0) ""
 configuration error: app id is required (WX_APPID) [define APPID, or set wxtoken.appid or WX_APPID]
 string(0) ""
-configuration error: app secret is required (WX_APPSECRET) [define APPSECRET, or set wxtoken.appsecret or WX_APPSECRET]
+configuration error: app secret is required (WX_APPSECRET or WX_APPSECRET_FILE) [define APPSECRET, or set wxtoken.appsecret or WX_APPSECRET] [set wxtoken.appsecret_file or WX_APPSECRET_FILE]
 string(0) ""
 configuration error: HTTP timeout must be a number of seconds, got "ten" (WX_HTTP_TIMEOUT) [from ini wxtoken.http_timeout]
 string(0) ""

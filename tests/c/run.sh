@@ -157,7 +157,7 @@ suite() {
 
     fresh "$link-store"
     mkdir "$T_TOKEN_FILE"
-    check "$link: an unreadable token file gives WX_ERR_STORE" run "$t" expect WX_ERR_STORE 0
+    check "$link: a directory as the token file gives WX_ERR_CONFIG (not a regular file)" run "$t" expect WX_ERR_CONFIG 0
 
     fresh "$link-passive"
     n=$(calls)

@@ -34,6 +34,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("--timeout", "WX_HTTP_TIMEOUT"),
     ("--redis-url", "WX_REDIS_URL"),
     ("--ca-file", "WX_CA_FILE"),
+    ("--secret-file", "WX_APPSECRET_FILE"),
 ];
 
 /// Usage text.
@@ -49,7 +50,7 @@ commands:
 options (each overrides its environment variable):
   --appid ID          WX_APPID
   --secret SECRET     WX_APPSECRET (prefer the variable: flags show in `ps`)
-  --secret-file PATH  read the secret from a file
+  --secret-file PATH  WX_APPSECRET_FILE  (first line; not world-readable)
   --token-file PATH   WX_TOKEN_FILE      (default token.txt)
   --expiry-file PATH  WX_EXPIRY_FILE     (default expiry.txt)
   --api-base URLS     WX_API_BASE        (comma-separated, tried in order)
@@ -92,12 +93,6 @@ pub fn parse(
             // --passive alone means on; --passive=0 is honoured, not ignored.
             "--passive" => {
                 builder.set("WX_PASSIVE", inline.as_deref().unwrap_or("1"))?;
-            }
-            "--secret-file" => {
-                let path = value("--secret-file")?;
-                let secret = std::fs::read_to_string(&path)
-                    .map_err(|e| usage(format!("cannot read --secret-file {path}: {e}")))?;
-                builder.set("WX_APPSECRET", secret.trim())?;
             }
             f if f.starts_with('-') && f.len() > 1 => {
                 let setting = FLAGS

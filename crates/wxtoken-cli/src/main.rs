@@ -94,7 +94,10 @@ fn describe(s: &Status) -> String {
         (Some(preview), Some(at), Some(left)) => {
             lines.push(format!("token:       {preview}"));
             lines.push(format!("expires at:  {at} (unix)"));
-            lines.push(if left > 0 {
+            lines.push(if left > 0 && !s.present {
+                // Over a day ahead: no WeChat token lives that long.
+                format!("time left:   none: expiry {at} is absurd, so the token counts as expired")
+            } else if left > 0 {
                 format!("time left:   {left}s")
             } else {
                 format!("time left:   expired {}s ago", -left)

@@ -89,17 +89,97 @@ pub fn wxtoken_last_error() -> String {
 /// Drops `$failedToken` from the cache if it is still the cached token, after
 /// a WeChat API rejected it (errcode 40001, 40014 or 42001), so the next
 /// `getToken()` fetches a new one. A newer token is kept.
-///
-/// @param string $failedToken The token the WeChat API rejected.
-/// @return bool Whether the token was dropped (false also on failure; see wxtoken_last_error()).
-#[php_function]
-pub fn wxtoken_invalidate(failedToken: String) -> bool {
+pub fn invalidate(failed: &str) -> bool {
     record(guarded(|| {
         current_cache()?
-            .invalidate(&failedToken)
+            .invalidate(failed)
             .map_err(|e| e.to_string())
     }))
     .unwrap_or(false)
+}
+
+// PHP's own argument coercion, so `wxtoken_invalidate()` treats its `string`
+// parameter exactly as a built-in function does. Declared here because
+// ext-php-rs's bindings leave them out; both are exported by PHP 8.0 and
+// later (ZEND_FASTCALL is the plain C convention on x86-64 and arm64).
+extern "C" {
+    /// Weak-mode coercion of a non-string zval in place (int, float, bool,
+    /// Stringable; null with PHP's deprecation notice); false under
+    /// `declare(strict_types=1)` in the caller, or for arrays and the like.
+    fn zend_parse_arg_str_slow(
+        arg: *mut Zval,
+        dest: *mut *mut ext_php_rs::ffi::zend_string,
+        arg_num: u32,
+    ) -> bool;
+    /// Throws PHP's `TypeError` for argument `arg_num`, prefixed with the
+    /// function's name and the parameter's name.
+    fn zend_argument_type_error(arg_num: u32, format: *const std::ffi::c_char, ...);
+    /// `"int"`, `"array"`, ...: the type name PHP's own errors use.
+    fn zend_zval_type_name(arg: *const Zval) -> *const std::ffi::c_char;
+}
+
+/// Argument `arg_num` as a string, following PHP's rules for a `string`
+/// parameter of a built-in function: strings as they are; int, float, bool
+/// and null coerced in weak mode; a `TypeError` under `strict_types` or for
+/// a value that has no string form. `None` once the error is thrown.
+fn string_arg(zv: &mut Zval, arg_num: u32) -> Option<String> {
+    if !zv.is_string() {
+        let mut dest = std::ptr::null_mut();
+        // SAFETY: `zv` is this call's argument, which PHP lets the callee
+        // convert in place (as zend_parse_parameters does); `dest` is a
+        // valid out-pointer. Called only while the function runs.
+        let coerced = unsafe { zend_parse_arg_str_slow(zv, &mut dest, arg_num) };
+        if !coerced {
+            // SAFETY: the format has one %s, given a NUL-terminated type
+            // name from PHP itself; an exception may already be pending (a
+            // throwing __toString), in which case PHP keeps that one.
+            unsafe {
+                if !ext_php_rs::zend::ExecutorGlobals::has_exception() {
+                    zend_argument_type_error(
+                        arg_num,
+                        c"must be of type string, %s given".as_ptr(),
+                        zend_zval_type_name(zv),
+                    );
+                }
+            }
+            return None;
+        }
+    }
+    zv.string()
+}
+
+/// `wxtoken_invalidate(string $failedToken): bool`, written out so that its
+/// argument follows PHP's conventions (see [`string_arg`]); ext-php-rs's
+/// generated parser accepts only a real string.
+fn invalidate_function() -> FunctionBuilder<'static> {
+    zend_fastcall! {
+        extern fn handler(ex: &mut ExecuteData, retval: &mut Zval) {
+            run_handler(AssertUnwindSafe(|| {
+                let mut arg = Arg::new("failedToken", DataType::String);
+                if ex.parser().arg(&mut arg).parse().is_err() {
+                    return; // ArgumentCountError already thrown
+                }
+                let Some(zv) = arg.zval() else { return };
+                if let Some(token) = string_arg(zv, 1) {
+                    retval.set_bool(invalidate(&token));
+                }
+            }));
+        }
+    }
+    FunctionBuilder::new("wxtoken_invalidate", handler)
+        .arg(Arg::new("failedToken", DataType::String))
+        .returns(DataType::Bool, false, false)
+        .docs(&[
+            " Drops `$failedToken` from the cache if it is still the cached token, after",
+            " a WeChat API rejected it (errcode 40001, 40014 or 42001), so the next",
+            " `getToken()` fetches a new one. A newer token is kept.",
+            "",
+            " The argument follows PHP's rules for a `string` parameter: coerced in",
+            " weak mode, a `TypeError` under `declare(strict_types=1)`.",
+            "",
+            " @param string $failedToken The token the WeChat API rejected.",
+            " @return bool Whether the token was dropped (false also on failure; see wxtoken_last_error()).",
+        ])
 }
 
 /// Adds the functions to the module. It lives here because the handler types
@@ -108,5 +188,5 @@ pub fn register(module: ModuleBuilder) -> ModuleBuilder {
     module
         .function(get_token_function())
         .function(wrap_function!(wxtoken_last_error))
-        .function(wrap_function!(wxtoken_invalidate))
+        .function(invalidate_function())
 }

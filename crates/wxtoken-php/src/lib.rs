@@ -20,6 +20,7 @@
 
 #![cfg_attr(windows, feature(abi_vectorcall))]
 
+pub mod basedir;
 pub mod cwd;
 pub mod functions;
 pub mod info;
@@ -73,7 +74,7 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
 /// The cache for the settings in force now, built on the first call with
 /// these settings in this process.
 fn current_cache() -> Result<Arc<TokenCache>, String> {
-    settings::with_found(|found| {
+    let cache = settings::with_found(|found| {
         // Relative names resolve against the current directory at call time,
         // as PHP's own `file_get_contents('token.txt')` does (php-fpm changes
         // it per script), so the directory is part of what selects a cache.
@@ -83,7 +84,9 @@ fn current_cache() -> Result<Arc<TokenCache>, String> {
             registry::cache_for(found, None)
         }
     })
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    basedir::check(cache.config(), Arc::as_ptr(&cache) as usize)?;
+    Ok(cache)
 }
 
 /// Records the outcome of a call for `wxtoken_last_error()`.
@@ -102,7 +105,7 @@ fn record<T>(outcome: Result<T, String>) -> Result<T, ()> {
 
 /// The `wxtoken.*` ini entries. All are empty by default, so that an unset
 /// entry falls through to the environment and then to the core's defaults.
-static INI_ENTRIES: IniEntryDefs<12> = IniEntryDefs::new([
+static INI_ENTRIES: IniEntryDefs<14> = IniEntryDefs::new([
     ini(c"wxtoken.appid"),
     ini(c"wxtoken.appsecret"),
     ini(c"wxtoken.token_file"),
@@ -114,6 +117,8 @@ static INI_ENTRIES: IniEntryDefs<12> = IniEntryDefs::new([
     ini(c"wxtoken.redis_url"),
     ini(c"wxtoken.passive"),
     ini(c"wxtoken.ca_file"),
+    ini(c"wxtoken.appsecret_file"),
+    ini(c"wxtoken.allow_http"),
     IniEntryDef::end(),
 ]);
 

@@ -11,11 +11,12 @@
 //! before a fork is still right in the child: the core rebuilds its HTTP
 //! client when the process id changes, and its open files are only `fstat`ed.
 
+use std::os::unix::ffi::OsStrExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use wxtoken::{ConfigBuilder, TokenCache};
 
-use crate::settings::{self, Found, Source, Value, COUNT, SETTINGS};
+use crate::settings::{self, Found, Source, Value, COUNT, SECRET_FILE, SETTINGS};
 
 /// Distinct settings kept per process: enough for a worker serving a few
 /// sites or directories (relative file names differ per directory), small
@@ -128,6 +129,12 @@ pub fn builder_for(found: &Found<'_>) -> Result<ConfigBuilder, String> {
 }
 
 fn build(found: &Found<'_>) -> Result<TokenCache, String> {
+    // The secret file is read while the configuration is built: check it
+    // against open_basedir before that, as PHP would before opening it.
+    if let Some((_, Value::Text(path))) = &found[SECRET_FILE] {
+        let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
+        crate::basedir::check_path("app secret file", path)?;
+    }
     let config = builder_for(found)?
         .build()
         .map_err(|e| explain(&e.to_string(), found, None))?;

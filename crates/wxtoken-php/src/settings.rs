@@ -19,12 +19,14 @@ use ext_php_rs::ffi::{zend_ini_entry, HashTable};
 use ext_php_rs::types::{ZendHashTable, Zval};
 
 /// Number of settings, as in [`wxtoken::SETTING_NAMES`].
-pub const COUNT: usize = 11;
+pub const COUNT: usize = 13;
 
 /// Index of the token file setting in [`SETTINGS`].
 pub const TOKEN_FILE: usize = 2;
 /// Index of the expiry file setting in [`SETTINGS`].
 pub const EXPIRY_FILE: usize = 3;
+/// Index of the secret file setting in [`SETTINGS`].
+pub const SECRET_FILE: usize = 11;
 
 /// One setting under each of its names.
 #[derive(Debug)]
@@ -50,6 +52,8 @@ pub const SETTINGS: [Setting; COUNT] = [
     setting("WX_REDIS_URL", "wxtoken.redis_url", None),
     setting("WX_PASSIVE", "wxtoken.passive", None),
     setting("WX_CA_FILE", "wxtoken.ca_file", None),
+    setting("WX_APPSECRET_FILE", "wxtoken.appsecret_file", None),
+    setting("WX_ALLOW_HTTP", "wxtoken.allow_http", None),
 ];
 
 const fn setting(env: &'static str, ini: &'static str, constant: Option<&'static str>) -> Setting {

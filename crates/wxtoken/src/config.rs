@@ -16,8 +16,9 @@ use crate::error::{Error, Result};
 pub const DEFAULT_TOKEN_FILE: &str = "token.txt";
 /// Default expiry file, as in the legacy script.
 pub const DEFAULT_EXPIRY_FILE: &str = "expiry.txt";
-/// Default API base URL.
-pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
+/// Default API base URLs: WeChat's main host, then its disaster-recovery
+/// host, tried when the first cannot be reached.
+pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com,https://api2.weixin.qq.com";
 /// Default refresh margin: refresh this many seconds before expiry.
 pub const DEFAULT_REFRESH_MARGIN: u64 = 300;
 /// Default HTTP timeout.
@@ -28,6 +29,8 @@ pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_TOKEN_LIFETIME: u64 = 7200;
 /// Longest HTTP timeout accepted: beyond this a PHP request is long dead.
 const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(300);
+/// A secret file holds one short line; anything longer is not one.
+const MAX_SECRET_FILE: u64 = 4096;
 
 /// The environment names of all settings, in DESIGN.md's order.
 pub const SETTING_NAMES: &[&str] = &[
@@ -42,6 +45,8 @@ pub const SETTING_NAMES: &[&str] = &[
     "WX_REDIS_URL",
     "WX_PASSIVE",
     "WX_CA_FILE",
+    "WX_APPSECRET_FILE",
+    "WX_ALLOW_HTTP",
 ];
 
 /// Which WeChat endpoint issues tokens.
@@ -103,6 +108,8 @@ pub struct Config {
     redis_url: Option<String>,
     passive: bool,
     ca_file: Option<PathBuf>,
+    secret_file: Option<PathBuf>,
+    allow_http: bool,
 }
 
 impl Config {
@@ -161,6 +168,14 @@ impl Config {
     pub fn ca_file(&self) -> Option<&Path> {
         self.ca_file.as_deref()
     }
+    /// The file the secret was read from, if it came from one.
+    pub fn secret_file(&self) -> Option<&Path> {
+        self.secret_file.as_deref()
+    }
+    /// Whether `http://` to a host other than loopback was allowed.
+    pub fn allow_http(&self) -> bool {
+        self.allow_http
+    }
 
     /// The effective settings as `(environment name, value)` pairs, secret
     /// masked; for `phpinfo()`, `wxtoken status` and diagnostics.
@@ -193,6 +208,17 @@ impl Config {
                     .map(path)
                     .unwrap_or_else(|| "(system roots)".into()),
             ),
+            (
+                "WX_APPSECRET_FILE",
+                self.secret_file
+                    .as_deref()
+                    .map(path)
+                    .unwrap_or_else(|| "(none)".into()),
+            ),
+            (
+                "WX_ALLOW_HTTP",
+                if self.allow_http { "1" } else { "0" }.to_string(),
+            ),
         ]
     }
 }
@@ -211,6 +237,8 @@ pub struct ConfigBuilder {
     redis_url: Option<String>,
     passive: Option<String>,
     ca_file: Option<PathBuf>,
+    secret_file: Option<PathBuf>,
+    allow_http: Option<String>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -218,6 +246,7 @@ impl fmt::Debug for ConfigBuilder {
         f.debug_struct("ConfigBuilder")
             .field("appid", &self.appid)
             .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("secret_file", &self.secret_file)
             .field("token_file", &self.token_file)
             .field("expiry_file", &self.expiry_file)
             .field("api_base", &self.api_base)
@@ -258,7 +287,17 @@ impl ConfigBuilder {
         let v = value.to_string();
         match name {
             "WX_APPID" => self.appid = Some(v),
-            "WX_APPSECRET" => self.secret = Some(v),
+            // The secret and its file replace each other: the later (stronger)
+            // source wins whichever form it uses.
+            "WX_APPSECRET" => {
+                self.secret = Some(v);
+                self.secret_file = None;
+            }
+            "WX_APPSECRET_FILE" => {
+                self.secret_file = Some(v.into());
+                self.secret = None;
+            }
+            "WX_ALLOW_HTTP" => self.allow_http = Some(v),
             "WX_TOKEN_FILE" => self.token_file = Some(v.into()),
             "WX_EXPIRY_FILE" => self.expiry_file = Some(v.into()),
             "WX_API_BASE" => self.api_base = Some(v),
@@ -278,9 +317,24 @@ impl ConfigBuilder {
         self.appid = Some(appid.into());
         self
     }
-    /// App secret (required).
+    /// App secret (required, or [`secret_file`](Self::secret_file)).
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
         self.secret = Some(secret.into());
+        self.secret_file = None;
+        self
+    }
+    /// Reads the app secret from the first line of a file, which must be a
+    /// regular file not readable by every user (the way to keep the secret
+    /// out of the environment, `ps` and `phpinfo()`).
+    pub fn secret_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.secret_file = Some(path.into());
+        self.secret = None;
+        self
+    }
+    /// Allows `http://` API bases on hosts other than loopback, which sends
+    /// the secret in clear text (default: refused).
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = Some(if allow { "1" } else { "0" }.to_string());
         self
     }
     /// Token file path (default `token.txt`).
@@ -343,17 +397,23 @@ impl ConfigBuilder {
                 "app id contains whitespace or non-printable characters (WX_APPID)".into(),
             ));
         }
-        let secret = self
-            .secret
-            .ok_or_else(|| Error::Config("app secret is required (WX_APPSECRET)".into()))?;
+        let (secret, secret_name) = match (self.secret, &self.secret_file) {
+            (Some(s), _) => (s, "WX_APPSECRET"),
+            (None, Some(path)) => (read_secret_file(path)?, "WX_APPSECRET_FILE"),
+            (None, None) => {
+                return Err(Error::Config(
+                    "app secret is required (WX_APPSECRET or WX_APPSECRET_FILE)".into(),
+                ))
+            }
+        };
         if secret.is_empty() {
-            return Err(Error::Config("app secret is empty (WX_APPSECRET)".into()));
+            return Err(Error::Config(format!("app secret is empty ({secret_name})")));
         }
         if !secret.chars().all(|c| c.is_ascii_graphic()) {
             // Say what is wrong, never what the value is.
-            return Err(Error::Config(
-                "app secret contains whitespace or non-printable characters (WX_APPSECRET)".into(),
-            ));
+            return Err(Error::Config(format!(
+                "app secret contains whitespace or non-printable characters ({secret_name})"
+            )));
         }
         let token_file = non_empty_path(self.token_file, DEFAULT_TOKEN_FILE, "WX_TOKEN_FILE")?;
         let expiry_file = non_empty_path(self.expiry_file, DEFAULT_EXPIRY_FILE, "WX_EXPIRY_FILE")?;
@@ -362,7 +422,11 @@ impl ConfigBuilder {
                 "token file and expiry file are the same path".into(),
             ));
         }
-        let api_base = parse_api_base(self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE))?;
+        let allow_http = parse_flag(self.allow_http.as_deref(), "allow http", "WX_ALLOW_HTTP")?;
+        let api_base = parse_api_base(
+            self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE),
+            allow_http,
+        )?;
         let refresh_margin = match self.refresh_margin {
             None => DEFAULT_REFRESH_MARGIN,
             Some(s) => {
@@ -405,22 +469,7 @@ impl ConfigBuilder {
                 Duration::from_secs_f64(secs)
             }
         };
-        let passive = match self
-            .passive
-            .as_deref()
-            .map(|s| s.trim().to_ascii_lowercase())
-        {
-            None => false,
-            Some(s) => match s.as_str() {
-                "" | "0" | "false" | "off" | "no" => false,
-                "1" | "true" | "on" | "yes" => true,
-                _ => {
-                    return Err(Error::Config(format!(
-                        "passive must be 1 or 0, got {s:?} (WX_PASSIVE)"
-                    )))
-                }
-            },
-        };
+        let passive = parse_flag(self.passive.as_deref(), "passive", "WX_PASSIVE")?;
         let redis_url = self.redis_url.filter(|s| !s.trim().is_empty());
         if let Some(url) = &redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
@@ -448,8 +497,57 @@ impl ConfigBuilder {
             redis_url,
             passive,
             ca_file,
+            secret_file: self.secret_file.filter(|_| secret_name == "WX_APPSECRET_FILE"),
+            allow_http,
         })
     }
+}
+
+/// A yes/no setting: 1/true/on/yes or 0/false/off/no (empty is no).
+fn parse_flag(value: Option<&str>, label: &str, name: &str) -> Result<bool> {
+    match value.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("" | "0" | "false" | "off" | "no") => Ok(false),
+        Some("1" | "true" | "on" | "yes") => Ok(true),
+        Some(other) => Err(Error::Config(format!(
+            "{label} must be 1 or 0, got {other:?} ({name})"
+        ))),
+    }
+}
+
+/// The secret from the first line of its file; see
+/// [`ConfigBuilder::secret_file`]. A second non-empty line is refused: such a
+/// file holds something else (an appid and a secret, a key), and guessing
+/// which line is meant would send the wrong one.
+fn read_secret_file(path: &Path) -> Result<String> {
+    const NAME: &str = "WX_APPSECRET_FILE";
+    let bytes = crate::file_safety::read_setting_file(path, NAME, MAX_SECRET_FILE, true)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::Config(format!(
+            "{NAME} file {} is not valid UTF-8 ({NAME})",
+            path.display()
+        ))
+    })?;
+    let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
+    let first = lines.next().unwrap_or("").trim().to_string();
+    if lines.any(|l| !l.trim().is_empty()) {
+        return Err(Error::Config(format!(
+            "{NAME} file {} holds more than one line; put only the secret in it ({NAME})",
+            path.display()
+        )));
+    }
+    Ok(first)
+}
+
+/// Whether `host` (as in a URL, maybe with a port) is this machine.
+fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn non_empty_path(p: Option<PathBuf>, default: &str, name: &str) -> Result<PathBuf> {
@@ -460,14 +558,29 @@ fn non_empty_path(p: Option<PathBuf>, default: &str, name: &str) -> Result<PathB
     }
 }
 
-fn parse_api_base(s: &str) -> Result<Vec<String>> {
+fn parse_api_base(s: &str, allow_http: bool) -> Result<Vec<String>> {
     let mut bases = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let ok_scheme = part.starts_with("https://") || part.starts_with("http://");
-        let host = part.split_once("://").map(|(_, h)| h).unwrap_or("");
-        if !ok_scheme || host.is_empty() || part.contains(['?', '#', ' ']) {
+        let (scheme, rest) = part.split_once("://").unwrap_or(("", ""));
+        let host = rest.split('/').next().unwrap_or("");
+        if !matches!(scheme, "https" | "http") || host.is_empty() || part.contains(['?', '#', ' '])
+        {
             return Err(Error::Config(format!(
-                "API base must be an http(s) URL without query, got {part:?} (WX_API_BASE)"
+                "API base must be an http(s) URL without query, got {:?} (WX_API_BASE)",
+                part.split('@').next_back().unwrap_or("")
+            )));
+        }
+        if host.contains('@') {
+            // Never echo it: what stands before the @ is a password.
+            return Err(Error::Config(
+                "API base must not hold a user name or password (user:pass@host) (WX_API_BASE)"
+                    .into(),
+            ));
+        }
+        if scheme == "http" && !allow_http && !is_loopback(host) {
+            return Err(Error::Config(format!(
+                "API base http://{host} would send the app secret in clear text; use https://, \
+                 or set WX_ALLOW_HTTP=1 if a trusted proxy needs it (WX_API_BASE)"
             )));
         }
         bases.push(part.trim_end_matches('/').to_string());
@@ -491,7 +604,10 @@ mod tests {
         let c = base().build().unwrap();
         assert_eq!(c.token_file(), Path::new("token.txt"));
         assert_eq!(c.expiry_file(), Path::new("expiry.txt"));
-        assert_eq!(c.api_base(), ["https://api.weixin.qq.com"]);
+        assert_eq!(
+            c.api_base(),
+            ["https://api.weixin.qq.com", "https://api2.weixin.qq.com"]
+        );
         assert_eq!(c.refresh_margin(), 300);
         assert_eq!(c.mode(), Mode::Token);
         assert_eq!(c.http_timeout(), Duration::from_secs(10));
@@ -518,6 +634,9 @@ mod tests {
             .describe()
             .iter()
             .all(|(_, v)| !v.contains("s3cr3t-value")));
+        // One row per setting, in the same order, for phpinfo() and status.
+        let names: Vec<_> = c.describe().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, SETTING_NAMES);
     }
 
     #[test]
@@ -551,6 +670,86 @@ mod tests {
             assert!(e.contains(name), "{e} should name {name}");
         }
         assert!(base().set("WX_NOPE", "1").is_err());
+    }
+
+    #[test]
+    fn clear_text_and_userinfo_bases_are_refused() {
+        for bad in [
+            "http://api.weixin.qq.com",
+            "http://10.0.0.1:8080",
+            "https://127.0.0.1,http://example.com",
+        ] {
+            let e = base().api_base(bad).build().unwrap_err().to_string();
+            assert!(e.contains("WX_ALLOW_HTTP"), "{bad}: {e}");
+        }
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost",
+            "http://[::1]:9000/",
+            "http://127.0.0.2",
+        ] {
+            assert!(base().api_base(ok).build().is_ok(), "{ok}");
+        }
+        let c = base()
+            .api_base("http://proxy.internal")
+            .allow_http(true)
+            .build()
+            .unwrap();
+        assert_eq!(c.api_base(), ["http://proxy.internal"]);
+        let e = base()
+            .api_base("https://user:hunter2@api.weixin.qq.com")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("user name or password") && !e.contains("hunter2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_secret_can_come_from_a_private_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("secret");
+        let write = |text: &str, mode: u32| {
+            std::fs::write(&f, text).unwrap();
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        write("from-file-secret\n", 0o600);
+        let c = Config::builder()
+            .appid("wx1")
+            .secret_file(&f)
+            .build()
+            .unwrap();
+        assert_eq!(c.secret().expose(), "from-file-secret");
+        // The later source wins, in either form.
+        let mut b = Config::builder().appid("wx1").secret_file(&f);
+        b.set("WX_APPSECRET", "flag-secret").unwrap();
+        assert_eq!(b.build().unwrap().secret().expose(), "flag-secret");
+        for (text, mode, want) in [
+            ("line1\nline2\n", 0o600, "more than one line"),
+            ("from-file-secret\n", 0o644, "readable by every user"),
+            ("", 0o600, "empty"),
+            ("two words\n", 0o600, "whitespace"),
+        ] {
+            write(text, mode);
+            let e = Config::builder()
+                .appid("wx1")
+                .secret_file(&f)
+                .build()
+                .unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(want) && msg.contains("WX_APPSECRET_FILE"), "{msg}");
+            assert!(!msg.contains("line1") && !msg.contains("two words"), "{msg}");
+            assert_eq!(e.kind(), crate::ErrorKind::Config);
+        }
+        let e = Config::builder()
+            .appid("wx1")
+            .secret_file(d.path().join("missing"))
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("WX_APPSECRET_FILE"), "{e}");
     }
 
     #[test]

@@ -75,6 +75,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A cache or settings file exists but may not be used: a symbolic link,
+    /// not a regular file, hard-linked, owned by an untrusted user, or
+    /// writable by others (see SECURITY.md). Nothing was read from it or
+    /// written to it.
+    #[error("refusing {}: {reason}", .path.display())]
+    Unsafe {
+        /// The file concerned.
+        path: PathBuf,
+        /// What is wrong with it, and the fix.
+        reason: String,
+    },
+
     /// Another process held the cache lock for longer than a refresh can take.
     #[error("timed out after {:.1}s waiting for the cache lock {}", .waited.as_secs_f64(), .path.display())]
     LockTimeout {
@@ -170,7 +182,7 @@ impl Error {
     /// The broad class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Config(_) => ErrorKind::Config,
+            Error::Config(_) | Error::Unsafe { .. } => ErrorKind::Config,
             Error::WeChat { errcode, .. } if CONFIG_ERRCODES.contains(errcode) => ErrorKind::Config,
             Error::WeChat { .. } => ErrorKind::WeChat,
             Error::HttpStatus { .. }

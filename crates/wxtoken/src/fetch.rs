@@ -22,6 +22,8 @@ pub const MAX_BODY: u64 = 64 * 1024;
 const MAX_ATTEMPTS: u32 = 3;
 /// First pause between attempts; doubles each time.
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// A CA bundle larger than this is not one (Debian's whole bundle is ~220 KiB).
+const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
 /// Connecting longer than this to one host moves on to the next host.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -128,7 +130,10 @@ impl Fetcher {
             // A redirect would carry the secret-bearing query to another host.
             .redirect(reqwest::redirect::Policy::none());
         if let Some(path) = self.config.ca_file() {
-            let pem = std::fs::read(path).map_err(|e| Error::io("read CA file", path, e))?;
+            // A configuration problem (exit 2, WX_ERR_CONFIG), not a cache one;
+            // a bounded read of a regular file, so /dev/zero or a FIFO cannot
+            // exhaust memory or hang the caller.
+            let pem = crate::file_safety::read_setting_file(path, "WX_CA_FILE", MAX_CA_FILE, false)?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
                 Error::Config(format!(
                     "CA file {} holds no usable PEM certificate (WX_CA_FILE)",
@@ -370,13 +375,61 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Removes the secret from text that came from elsewhere.
+/// Removes the secret from text that came from elsewhere, in every form a
+/// URL, a form body or JSON could carry it: as is, percent-encoded (upper or
+/// lower case hex, `+` or `%20` for a space), and JSON-escaped.
 pub(crate) fn scrub(text: &str, secret: &str) -> String {
     if secret.is_empty() {
-        text.to_string()
-    } else {
-        text.replace(secret, "***")
+        return text.to_string();
     }
+    let mut out = text.to_string();
+    for form in secret_forms(secret) {
+        if !form.is_empty() {
+            out = out.replace(&form, "***");
+        }
+    }
+    out
+}
+
+/// The spellings of `secret` that [`scrub`] masks, longest first so a
+/// shorter one never masks only part of a longer one.
+fn secret_forms(secret: &str) -> Vec<String> {
+    let form_encoded: String = reqwest::Url::parse_with_params("x:", [("s", secret)])
+        .ok()
+        .and_then(|u| u.query().map(|q| q.trim_start_matches("s=").to_string()))
+        .unwrap_or_default();
+    let mut all_hex_upper = String::new();
+    let mut all_hex_lower = String::new();
+    for b in secret.bytes() {
+        all_hex_upper.push_str(&format!("%{b:02X}"));
+        all_hex_lower.push_str(&format!("%{b:02x}"));
+    }
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let mut forms = vec![
+        secret.to_string(),
+        form_encoded.clone(),
+        lowercase_escapes(&form_encoded),
+        form_encoded.replace('+', "%20"),
+        all_hex_upper,
+        all_hex_lower,
+        json.trim_matches('"').to_string(),
+    ];
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    forms
+}
+
+/// Lower-case hex in percent escapes (`%2F` → `%2f`), the rest untouched.
+fn lowercase_escapes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '%' {
+            out.extend(chars.by_ref().take(2).map(|h| h.to_ascii_lowercase()));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -416,6 +469,26 @@ mod tests {
             "s"
         )
         .is_ok());
+    }
+
+    #[test]
+    fn every_encoding_of_the_secret_is_masked() {
+        let secret = "s3/cr+t&=x%y!";
+        let encoded = [
+            secret.to_string(),
+            "s3%2Fcr%2Bt%26%3Dx%25y%21".to_string(),
+            "s3%2fcr%2bt%26%3dx%25y%21".to_string(),
+            secret
+                .bytes()
+                .map(|b| format!("%{b:02X}"))
+                .collect::<String>(),
+        ];
+        for e in encoded {
+            let text = format!("error for https://h/cgi-bin/token?secret={e}&appid=wx");
+            let clean = scrub(&text, secret);
+            assert!(clean.contains("secret=***&appid"), "{e} -> {clean}");
+        }
+        assert_eq!(scrub("no secret here", secret), "no secret here");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::file_safety::{self, check_destination, no_follow, open_error, open_trusted};
 use crate::staged_file::{keep_owner, sync_dir, Staged};
 
 /// WeChat reserves up to 512 characters for a token.
@@ -89,7 +90,6 @@ struct FileIdent {
 struct FileStat {
     ident: FileIdent,
     nlink: u64,
-    is_dir: bool,
 }
 
 impl FileStat {
@@ -116,7 +116,6 @@ impl FileStat {
                 ctime: (st.st_ctime as i64, st.st_ctime_nsec as i64),
             },
             nlink: st.st_nlink as u64,
-            is_dir: st.st_mode & libc::S_IFMT == libc::S_IFDIR,
         })
     }
 }
@@ -348,16 +347,23 @@ impl FileStore {
 
     /// Opens (creating, mode 0600) the lock file; `Err` holds what the
     /// caller returns instead.
+    ///
+    /// The lock file is written in place (the failure note), so it gets the
+    /// strictest checks: never through a link (symbolic or hard), only a
+    /// regular file of a trusted owner. Anything else is an error naming the
+    /// file: writing through it would write a file the cache did not create.
     fn open_lock_file(&self) -> Result<File, Result<LockOutcome>> {
-        let rw = |create| {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(create)
-                .mode(0o600)
-                .open(&self.lock_path)
-        };
-        match rw(true) {
+        // No lock file beside a device, a link or a foreign file either.
+        self.check_destinations().map_err(Err)?;
+        let path = &self.lock_path;
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+        {
             Ok(f) => {
                 // Whoever creates it, the site's own user must be able to open it.
                 keep_owner(&f, &self.token_path);
@@ -365,15 +371,28 @@ impl FileStore {
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) if cannot_create_here(&e) => return Err(Ok(LockOutcome::Unavailable(e))),
-            Err(e) => return Err(Err(Error::io("open lock file", &self.lock_path, e))),
+            Err(e) => return Err(Err(Error::io("open lock file", path, e))),
         }
-        // flock needs no write access: another user's lock file still
+        // flock needs no write access: a root-owned lock file still
         // serialises us, though it cannot carry our notes.
-        match rw(false).or_else(|_| File::open(&self.lock_path)) {
-            Ok(f) => Ok(f),
-            Err(e) if cannot_create_here(&e) => Err(Ok(LockOutcome::Unavailable(e))),
-            Err(e) => Err(Err(Error::io("open lock file", &self.lock_path, e))),
-        }
+        let file = match no_follow(OpenOptions::new().read(true).write(true))
+            .open(path)
+            .or_else(|_| no_follow(OpenOptions::new().read(true)).open(path))
+        {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(Err(open_error(path, "open lock file", e)))
+            }
+            Err(e) if cannot_create_here(&e) => return Err(Ok(LockOutcome::Unavailable(e))),
+            Err(e) => return Err(Err(Error::io("open lock file", path, e))),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|e| Err(Error::io("open lock file", path, e)))?;
+        file_safety::check(path, &meta)
+            .and_then(|()| file_safety::check_single_link(&meta))
+            .map_err(|r| Err(r.into_error(path)))?;
+        Ok(file)
     }
 
     /// Replaces both files with `cached`.
@@ -389,6 +408,7 @@ impl FileStore {
     /// expiry reads as stale and sends the reader to the lock, instead of
     /// serving a dead token as valid.
     pub fn save(&self, cached: &Cached, old_still_valid: bool) -> Result<()> {
+        self.check_destinations()?;
         let expiry = self.stage(&self.expiry_path, cached.expires_at.to_string().as_bytes())?;
         let token = self.stage(&self.token_path, cached.token.as_bytes())?;
         if old_still_valid {
@@ -412,12 +432,19 @@ impl FileStore {
     /// Marks the cache empty the way both sides understand: an empty token
     /// and expiry 0 (the legacy script refetches on either).
     pub fn clear(&self) -> Result<()> {
+        self.check_destinations()?;
         let token = self.stage(&self.token_path, b"")?;
         let expiry = self.stage(&self.expiry_path, b"0")?;
         self.commit(token)?;
         self.commit(expiry)?;
         sync_dir(&self.token_path);
         Ok(())
+    }
+
+    /// A rename never replaces a device, directory, link or foreign file.
+    fn check_destinations(&self) -> Result<()> {
+        check_destination(&self.token_path)?;
+        check_destination(&self.expiry_path)
     }
 
     fn stage(&self, path: &Path, bytes: &[u8]) -> Result<Staged> {
@@ -431,7 +458,7 @@ impl FileStore {
 
     /// When the token file was last written, if it exists.
     pub fn token_written_at(&self) -> Option<std::time::SystemTime> {
-        fs::metadata(&self.token_path)
+        fs::symlink_metadata(&self.token_path)
             .and_then(|m| m.modified())
             .ok()
     }
@@ -443,23 +470,15 @@ fn absolute(path: PathBuf) -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
 }
 
-fn is_a_directory() -> io::Error {
-    io::Error::new(io::ErrorKind::IsADirectory, "is a directory")
-}
-
-/// Opens, identifies (by `fstat` on the open file, so the identity belongs
-/// to the bytes read) and reads at most `MAX_FILE_LEN` bytes. The file stays
-/// open in the returned [`Watched`] so later calls can `fstat` it.
+/// Opens a trusted regular file (see `file_safety`), identifies it by
+/// `fstat` on the open file (so the identity belongs to the bytes read) and
+/// reads at most `MAX_FILE_LEN` bytes. The file stays open in the returned
+/// [`Watched`] so later calls can `fstat` it.
 fn read_small(path: &Path) -> Result<Option<(Watched, Vec<u8>)>> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("read", path, e)),
+    let Some((file, _)) = open_trusted(path)? else {
+        return Ok(None);
     };
     let st = FileStat::of(&file).map_err(|e| Error::io("read", path, e))?;
-    if st.is_dir {
-        return Err(Error::io("read", path, is_a_directory()));
-    }
     let mut buf = Vec::with_capacity(st.ident.size.min(MAX_FILE_LEN) as usize);
     (&file)
         .take(MAX_FILE_LEN)

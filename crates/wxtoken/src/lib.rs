@@ -26,6 +26,7 @@ mod clock;
 mod config;
 mod error;
 mod fetch;
+mod file_safety;
 mod file_store;
 mod staged_file;
 

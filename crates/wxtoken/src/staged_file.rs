@@ -26,6 +26,7 @@ impl Staged {
             .write(true)
             .create_new(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
         let staged = Staged {
             tmp,
@@ -92,7 +93,12 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
 /// read, which the legacy script's in-place writes never did. Anyone else
 /// keeps their own files, silently.
 pub(crate) fn keep_owner(file: &File, like: &Path) {
-    let Ok(old) = fs::metadata(like).or_else(|_| fs::metadata(parent_dir(like))) else {
+    let Ok(old) = fs::symlink_metadata(like)
+        .ok()
+        .filter(|m| m.is_file())
+        .ok_or(())
+        .or_else(|()| fs::metadata(parent_dir(like)))
+    else {
         return;
     };
     let Ok(new) = file.metadata() else { return };

@@ -27,7 +27,7 @@ fn first_call_fetches_and_writes_the_legacy_layout() {
         assert_eq!(mode, 0o600, "{}", f.display());
     }
     // No temp files left behind.
-    let names: Vec<_> = std::fs::read_dir(&w.dir.0)
+    let names: Vec<_> = std::fs::read_dir(w.dir.0.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();

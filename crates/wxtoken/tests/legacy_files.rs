@@ -90,8 +90,10 @@ fn a_directory_where_a_file_should_be_is_a_clear_error() {
     let w = World::new();
     std::fs::create_dir(w.token_file()).unwrap();
     let e = w.cache().get_token().unwrap_err();
-    assert_eq!(e.kind(), wxtoken::ErrorKind::Store);
+    // A configured path that is not a regular file is a configuration error.
+    assert_eq!(e.kind(), wxtoken::ErrorKind::Config);
     assert!(e.to_string().contains("token.txt"), "{e}");
+    assert!(e.to_string().contains("a directory, not a regular file"), "{e}");
     assert_eq!(w.token_calls(), 0);
 
     let w = World::new();

@@ -4,7 +4,6 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,29 +14,20 @@ use wxtoken::{Config, ConfigBuilder, ManualClock, TokenCache};
 pub const APPID: &str = "wx_test_appid";
 pub const SECRET: &str = "test_secret_0123456789";
 
-/// A directory removed when dropped.
-pub struct Scratch(pub PathBuf);
+/// A scratch directory, removed when dropped (even when the test panics).
+pub struct Scratch(pub tempfile::TempDir);
 
 impl Scratch {
     pub fn new() -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "wxtoken-core-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
+        Scratch(
+            tempfile::Builder::new()
+                .prefix("wxtoken-core-")
+                .tempdir()
+                .unwrap(),
+        )
     }
     pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path().join(name)
     }
 }
 
