@@ -57,6 +57,7 @@ step clippy "$MAKE" --no-print-directory clippy
 step rust "$MAKE" --no-print-directory test-rust
 step c "$MAKE" --no-print-directory test-c
 step php "$MAKE" --no-print-directory test-php
+step security "$MAKE" --no-print-directory test-security
 
 echo
 echo "=== summary"

@@ -138,3 +138,25 @@ mod tests {
         }
     }
 }
+
+/// Properties of the failure note's encoding (proptest).
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn notes_round_trip(at_us in any::<u64>(), code in proptest::option::of(any::<i64>()),
+                            kind in 0usize..5, message in "[^\r\n]{0,200}") {
+            let kinds = [ErrorKind::Config, ErrorKind::WeChat, ErrorKind::Network, ErrorKind::Store, ErrorKind::Passive];
+            let note = FailureNote { at_us, kind: kinds[kind], errcode: code, message: message.trim_end().to_string() };
+            prop_assert_eq!(FailureNote::decode(&note.encode()), Some(note));
+        }
+
+        #[test]
+        fn any_text_decodes_without_panic(text in "\\PC{0,300}") {
+            let _ = FailureNote::decode(&text);
+        }
+    }
+}

@@ -288,7 +288,7 @@ enum Failure {
 }
 
 /// Turns a token answer body into a token, or a typed error.
-fn parse_answer(body: &[u8], host: &str, secret: &str) -> Result<Fetched> {
+pub(crate) fn parse_answer(body: &[u8], host: &str, secret: &str) -> Result<Fetched> {
     let bad = |reason: &str| Error::BadAnswer {
         host: host.to_string(),
         reason: reason.to_string(),
@@ -495,5 +495,38 @@ mod tests {
     fn host_of_strips_scheme_and_path() {
         assert_eq!(host_of("https://api.weixin.qq.com"), "api.weixin.qq.com");
         assert_eq!(host_of("http://127.0.0.1:8080/x"), "127.0.0.1:8080");
+    }
+}
+
+/// Properties of the answer parser over arbitrary input (proptest).
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SECRET: &str = "SeCrEt_value_42";
+
+    proptest! {
+        #[test]
+        fn any_body_gives_a_token_or_an_error_without_the_secret(body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Err(e) = parse_answer(&body, "h", SECRET) {
+                prop_assert!(!e.to_string().contains(SECRET));
+            }
+        }
+
+        #[test]
+        fn errmsgs_echoing_the_secret_are_masked(code in 1i64..100_000, pre in "[a-z ]{0,20}") {
+            let body = serde_json::json!({"errcode": code, "errmsg": format!("{pre}{SECRET}")}).to_string();
+            let e = parse_answer(body.as_bytes(), "h", SECRET).unwrap_err();
+            prop_assert!(!e.to_string().contains(SECRET));
+            prop_assert_eq!(e.errcode(), Some(code));
+        }
+
+        #[test]
+        fn good_answers_parse(token in "[!-~]{1,512}", expires_in in 1u64..=MAX_LIFETIME) {
+            let body = serde_json::json!({"access_token": token, "expires_in": expires_in}).to_string();
+            let f = parse_answer(body.as_bytes(), "h", SECRET).unwrap();
+            prop_assert_eq!((f.token, f.expires_in), (token, expires_in));
+        }
     }
 }

@@ -500,7 +500,7 @@ fn php_trim(b: &[u8]) -> &[u8] {
 }
 
 /// A token is 1..=512 printable ASCII characters; anything else is corrupt.
-fn parse_token(raw: &[u8]) -> Option<String> {
+pub(crate) fn parse_token(raw: &[u8]) -> Option<String> {
     let t = php_trim(raw);
     let ok = !t.is_empty() && t.len() <= MAX_TOKEN_LEN && t.iter().all(u8::is_ascii_graphic);
     ok.then(|| String::from_utf8_lossy(t).into_owned())
@@ -598,5 +598,49 @@ mod tests {
             ..c(8200)
         };
         assert!(long.is_fresh(7899, 300) && !long.is_fresh(7900, 300));
+    }
+}
+
+/// Properties of the file parsers over arbitrary input (proptest).
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_without_panic_to_a_valid_token_or_none(raw in proptest::collection::vec(any::<u8>(), 0..700)) {
+            if let Some(t) = parse_token(&raw) {
+                prop_assert!(!t.is_empty() && t.len() <= MAX_TOKEN_LEN);
+                prop_assert!(t.bytes().all(|b| b.is_ascii_graphic()));
+            }
+            let _ = parse_expiry(&raw);
+        }
+
+        #[test]
+        fn tokens_round_trip_through_the_legacy_layout(t in "[!-~]{1,512}", ws in "[ \t\r\n]{0,3}") {
+            prop_assert_eq!(parse_token(format!("{ws}{t}{ws}").as_bytes()), Some(t));
+        }
+
+        #[test]
+        fn expiries_round_trip_and_junk_is_expired(n in any::<u64>(), junk in "[^0-9 \t\r\n\u{0}\u{b}]{1,5}") {
+            prop_assert_eq!(parse_expiry(format!(" {n}\n").as_bytes()), n);
+            prop_assert_eq!(parse_expiry(format!("{n}{junk}").as_bytes()), 0);
+        }
+
+        #[test]
+        fn freshness_implies_validity_and_shrinks_with_the_margin(
+            now in any::<u64>(), expires_at in any::<u64>(), written in proptest::option::of(any::<u64>()),
+            margin in 0u64..100_000, smaller in 0u64..100_000,
+        ) {
+            let c = Cached { token: "t".into(), expires_at, written_at: written };
+            if c.is_fresh(now, margin) {
+                prop_assert!(c.is_valid(now));
+                prop_assert!(c.is_fresh(now, margin.min(smaller)));
+            }
+            if c.is_valid(now) {
+                prop_assert!(expires_at > now && expires_at - now <= MAX_LIFETIME);
+            }
+        }
     }
 }

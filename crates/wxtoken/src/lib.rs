@@ -42,5 +42,26 @@ pub use error::{
 pub use fetch::{Fetched, Fetcher, MAX_BODY};
 pub use file_store::{Cached, FileStore, MAX_LIFETIME, MAX_TOKEN_LEN};
 
+/// The parsers of untrusted input, for the fuzz targets in `fuzz/` only.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// The token endpoint's answer; never panics, never echoes `secret`.
+    pub fn parse_answer(body: &[u8], secret: &str) -> bool {
+        crate::fetch::parse_answer(body, "fuzz", secret).is_ok()
+    }
+    /// `token.txt` and `expiry.txt` as either side writes them.
+    pub fn parse_files(token: &[u8], expiry: &[u8]) -> (Option<String>, u64) {
+        (
+            crate::file_store::parse_token(token),
+            crate::file_store::parse_expiry(expiry),
+        )
+    }
+    /// The failure note kept in the lock file.
+    pub fn parse_note(text: &str) -> bool {
+        crate::backoff::FailureNote::decode(text).is_some()
+    }
+}
+
 /// The crate version, for `wx_version()`, `phpinfo()` and `wxtoken --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

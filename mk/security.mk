@@ -1,0 +1,7 @@
+# Hostile files and inputs against the CLI and the PHP extension, as root
+# and as two unprivileged users (tests/security/run.sh, SECURITY.md).
+
+.PHONY: test-security
+test-security: deps
+	$(CARGO) build -p wxtoken-cli -p wxtoken-php -p wechat-mock
+	bash tests/security/run.sh
