@@ -45,7 +45,7 @@ bool(false)
 string(10) "kept_token"
 string(10) "kept_token"
 bool(true)
-token='' error=timed out after %fs waiting for 127.0.0.1:%d
+token='' error=timed out after %fs waiting for 127.0.0.1:%d (a refresh %ds ago; not retried yet)
 string(13) "expired_token"
 string(1) "1"
 3 calls, each in time

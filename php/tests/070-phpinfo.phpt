@@ -46,5 +46,6 @@ WX_PASSIVE => 0 => default
 WX_CA_FILE => (system roots) => default
 WX_APPSECRET_FILE => (none) => default
 WX_ALLOW_HTTP => 0 => default
+WX_REDIS_PREFIX => wxtoken => default
 
 configuration error: refresh margin 9000s is not below the 7200s token lifetime (WX_REFRESH_MARGIN) [from ini wxtoken.refresh_margin]

@@ -33,6 +33,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("--mode", "WX_TOKEN_MODE"),
     ("--timeout", "WX_HTTP_TIMEOUT"),
     ("--redis-url", "WX_REDIS_URL"),
+    ("--redis-prefix", "WX_REDIS_PREFIX"),
     ("--ca-file", "WX_CA_FILE"),
     ("--secret-file", "WX_APPSECRET_FILE"),
 ];
@@ -57,7 +58,8 @@ options (each overrides its environment variable):
   --margin SECONDS    WX_REFRESH_MARGIN  (default 300)
   --mode token|stable WX_TOKEN_MODE      (default token)
   --timeout SECONDS   WX_HTTP_TIMEOUT    (default 10)
-  --redis-url URL     WX_REDIS_URL
+  --redis-url URL     WX_REDIS_URL       (shared store; default: the files)
+  --redis-prefix P    WX_REDIS_PREFIX    (default wxtoken)
   --ca-file PATH      WX_CA_FILE
   --passive[=1|0]     WX_PASSIVE: never fetch, only read the cache
   -h, --help          this text

@@ -86,10 +86,16 @@ fn print(out: &mut impl Write, text: &str) -> Result<(), Error> {
 
 /// The human form of `status`.
 fn describe(s: &Status) -> String {
-    let mut lines = vec![
-        format!("token file:  {}", s.token_file),
-        format!("expiry file: {}", s.expiry_file),
-    ];
+    let mut lines = match (&s.token_file, &s.expiry_file) {
+        (Some(token), Some(expiry)) => vec![
+            format!("token file:  {token}"),
+            format!("expiry file: {expiry}"),
+        ],
+        _ => vec![format!(
+            "store:       {} {}",
+            s.store.kind, s.store.location
+        )],
+    };
     match (&s.token_preview, s.expires_at, s.seconds_left) {
         (Some(preview), Some(at), Some(left)) => {
             lines.push(format!("token:       {preview}"));

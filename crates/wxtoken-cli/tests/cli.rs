@@ -116,8 +116,17 @@ fn errors_are_one_line_with_distinct_exit_codes() {
 
     s.mock.set_fault(Some(Fault::Http500), None);
     assert_eq!(s.run(&["get"]).status.code(), Some(4));
-
+    // The failure is shared: the next process, within the back-off, gets it
+    // without asking upstream again, even though the API would now answer.
     s.mock.set_fault(None, None);
+    let calls = s.mock.stats().token_calls;
+    let o = s.run(&["get"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not retried"), "{}", stderr(&o));
+    assert_eq!(s.mock.stats().token_calls, calls);
+    // Forget it (the note lives in the lock file) for the cases below.
+    std::fs::remove_file(s.dir.join("token.txt.lock")).unwrap();
+
     let o = s.run(&["--passive", "get"]);
     assert_eq!(o.status.code(), Some(6));
 

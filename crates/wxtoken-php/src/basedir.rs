@@ -20,27 +20,36 @@
 //! string comparison when `open_basedir` is set and nothing when it is not.
 
 use std::cell::RefCell;
-use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 
-use ext_php_rs::zend::ProcessGlobals;
 use wxtoken::Config;
 
+/// One check remembered: `open_basedir`'s value, the cache's address, the answer.
+type Checked = (String, usize, Result<(), String>);
+
 thread_local! {
-    /// The last check: `open_basedir`'s value, the cache's address, the answer.
-    static LAST: RefCell<Option<(String, usize, Result<(), String>)>> = const { RefCell::new(None) };
+    /// The last check on this thread.
+    static LAST: RefCell<Option<Checked>> = const { RefCell::new(None) };
+}
+
+/// The `open_basedir` in force for this request, if any. (None in this
+/// crate's unit tests, which run without PHP: its globals do not exist there.)
+#[cfg(test)]
+fn open_basedir() -> Option<String> {
+    None
 }
 
 /// The `open_basedir` in force for this request, if any.
+#[cfg(not(test))]
 fn open_basedir() -> Option<String> {
-    let globals = ProcessGlobals::get();
+    let globals = ext_php_rs::zend::ProcessGlobals::get();
     let ptr = globals.open_basedir;
     if ptr.is_null() {
         return None;
     }
     // SAFETY: PHP keeps the ini value's string alive while it is in force,
     // and it is NUL-terminated.
-    let value = unsafe { CStr::from_ptr(ptr) }.to_string_lossy();
+    let value = unsafe { std::ffi::CStr::from_ptr(ptr) }.to_string_lossy();
     (!value.is_empty()).then(|| value.into_owned())
 }
 
@@ -134,7 +143,10 @@ mod tests {
         std::fs::create_dir_all(&app).unwrap();
         let base = app.to_str().unwrap();
         assert!(allowed(&app.join("token.txt"), base));
-        assert!(allowed(&app.join("token.txt"), &format!("/nowhere:{base}/")));
+        assert!(allowed(
+            &app.join("token.txt"),
+            &format!("/nowhere:{base}/")
+        ));
         assert!(!allowed(Path::new("/etc/shadow"), base));
         assert!(!allowed(&app.join("../outside.txt"), &format!("{base}/")));
         // A link inside pointing outside is judged by where it leads.

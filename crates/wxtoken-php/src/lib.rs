@@ -105,7 +105,7 @@ fn record<T>(outcome: Result<T, String>) -> Result<T, ()> {
 
 /// The `wxtoken.*` ini entries. All are empty by default, so that an unset
 /// entry falls through to the environment and then to the core's defaults.
-static INI_ENTRIES: IniEntryDefs<14> = IniEntryDefs::new([
+static INI_ENTRIES: IniEntryDefs<15> = IniEntryDefs::new([
     ini(c"wxtoken.appid"),
     ini(c"wxtoken.appsecret"),
     ini(c"wxtoken.token_file"),
@@ -119,6 +119,7 @@ static INI_ENTRIES: IniEntryDefs<14> = IniEntryDefs::new([
     ini(c"wxtoken.ca_file"),
     ini(c"wxtoken.appsecret_file"),
     ini(c"wxtoken.allow_http"),
+    ini(c"wxtoken.redis_prefix"),
     IniEntryDef::end(),
 ]);
 

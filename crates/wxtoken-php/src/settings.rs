@@ -19,7 +19,7 @@ use ext_php_rs::ffi::{zend_ini_entry, HashTable};
 use ext_php_rs::types::{ZendHashTable, Zval};
 
 /// Number of settings, as in [`wxtoken::SETTING_NAMES`].
-pub const COUNT: usize = 13;
+pub const COUNT: usize = 14;
 
 /// Index of the token file setting in [`SETTINGS`].
 pub const TOKEN_FILE: usize = 2;
@@ -54,6 +54,7 @@ pub const SETTINGS: [Setting; COUNT] = [
     setting("WX_CA_FILE", "wxtoken.ca_file", None),
     setting("WX_APPSECRET_FILE", "wxtoken.appsecret_file", None),
     setting("WX_ALLOW_HTTP", "wxtoken.allow_http", None),
+    setting("WX_REDIS_PREFIX", "wxtoken.redis_prefix", None),
 ];
 
 const fn setting(env: &'static str, ini: &'static str, constant: Option<&'static str>) -> Setting {

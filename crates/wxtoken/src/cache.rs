@@ -1,45 +1,58 @@
-//! The token cache: hit, single-flight miss, refresh-ahead, invalidation.
+//! The token cache: hit, single-flight miss, refresh-ahead, shared back-off,
+//! invalidation. All the policy lives here, once, above the
+//! [`TokenStore`] trait.
 //!
-//! Shape borrowed from smithy-rs's `ExpiringCache`: a cheap read path, one
-//! refresher at a time, and time injected through a [`Clock`]. Here the
-//! "one at a time" spans processes too, through the store's `flock`.
+//! Shape borrowed from smithy-rs's lazy identity cache: a cheap synchronous
+//! read path, one refresher at a time, time injected through a [`Clock`],
+//! and the source of new tokens injected too, so the policy is tested with a
+//! scripted source. Here "one at a time" spans processes and hosts as well,
+//! through the store's lock.
+//!
+//! The slow path is written once, as async code. The async API runs it on the
+//! caller's runtime; the blocking API drives it with `blocking::block_on`,
+//! which works outside any runtime and inside either kind of tokio runtime.
 
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::backoff::{self, FailureNote, AHEAD_BACKOFF};
+use crate::blocking::{block_on, blocking_step};
+use crate::cached::{preview, Cached};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::fetch::Fetcher;
-use crate::file_store::{preview, Cached, FileLock, FileStore, LockOutcome};
+use crate::failure_note::{self, FailureNote, AHEAD_BACKOFF};
+use crate::fetch::{Fetcher, TokenSource};
+use crate::file_store::FileStore;
+use crate::redis_store::RedisStore;
+use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
 /// Extra time a waiter allows beyond the HTTP timeout for the lock holder to
 /// write its files.
 const LOCK_GRACE: Duration = Duration::from_secs(1);
 
-/// A shared, file-backed WeChat access-token cache.
+/// A shared WeChat access-token cache.
 ///
-/// One value serves any number of threads; any number of processes using
-/// the same files (this crate, the C library, the PHP extension, the legacy
-/// script) share one token.
+/// One value serves any number of threads and tasks; any number of
+/// processes using the same store (this crate, the C library, the PHP
+/// extension, the legacy script on the files) share one token.
 pub struct TokenCache {
     config: Config,
     clock: Arc<dyn Clock>,
-    store: FileStore,
-    fetcher: Fetcher,
-    /// Serialises refreshes inside this process, so one thread polls the
-    /// cross-process lock while the others wait here.
-    refresh: Mutex<()>,
-    /// A token fetched but not written (unwritable directory), kept so the
+    store: Arc<dyn TokenStore>,
+    source: Arc<dyn TokenSource>,
+    /// Serialises refreshes inside this process, first come first served, so
+    /// one caller polls the store's lock while the others queue here. A tokio
+    /// mutex, because async callers hold it across the fetch.
+    refresh: tokio::sync::Mutex<()>,
+    /// A token fetched but not written (unwritable store), kept so the
     /// process does not fetch again on every call.
     unpersisted: Mutex<Option<Cached>>,
     /// Why the last write or refresh-ahead failed, while it goes on failing.
     warning: Mutex<Option<String>>,
-    /// The last failed refresh in this process, for when there is no lock
-    /// file to share it through.
+    /// The last failed refresh in this process, for when the store keeps no
+    /// note.
     last_failure: Mutex<Option<FailureNote>>,
 }
 
@@ -47,6 +60,7 @@ impl std::fmt::Debug for TokenCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenCache")
             .field("config", &self.config)
+            .field("store", &self.store)
             .finish_non_exhaustive()
     }
 }
@@ -54,11 +68,13 @@ impl std::fmt::Debug for TokenCache {
 /// What `status` reports about the cached token.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Status {
-    /// Path of the token file.
-    pub token_file: String,
-    /// Path of the expiry file.
-    pub expiry_file: String,
-    /// A usable token is cached (in the files, or in memory if they are unwritable).
+    /// Which store, and where (passwords masked).
+    pub store: StoreInfo,
+    /// Path of the token file (file store only).
+    pub token_file: Option<String>,
+    /// Path of the expiry file (file store only).
+    pub expiry_file: Option<String>,
+    /// A usable token is cached (in the store, or in memory if it is unwritable).
     pub present: bool,
     /// The first characters of the token, safe to print.
     pub token_preview: Option<String>,
@@ -66,7 +82,7 @@ pub struct Status {
     pub expires_at: Option<u64>,
     /// Seconds until expiry (negative once expired).
     pub seconds_left: Option<i64>,
-    /// Seconds since the token file was written.
+    /// Seconds since the token was written.
     pub age_seconds: Option<u64>,
     /// A `get` now would be a hit (valid for more than the refresh margin).
     pub fresh: bool,
@@ -78,29 +94,97 @@ pub struct Status {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Refresh {
-    /// Fetch only if the files are still stale once the lock is held.
+    /// Fetch only if the store is still stale once the lock is held.
     IfStale,
     /// Fetch regardless.
     Force,
 }
 
+/// Builds a [`TokenCache`] with parts other than the defaults.
+///
+/// ```
+/// use std::sync::Arc;
+/// use wxtoken::{Config, ManualClock, TokenCache};
+/// let config = Config::builder().appid("wx_app").secret("app_secret").build()?;
+/// let cache = TokenCache::builder(config)
+///     .clock(Arc::new(ManualClock::new(1_700_000_000)))
+///     .build();
+/// # Ok::<(), wxtoken::Error>(())
+/// ```
+pub struct TokenCacheBuilder {
+    config: Config,
+    clock: Option<Arc<dyn Clock>>,
+    store: Option<Arc<dyn TokenStore>>,
+    source: Option<Arc<dyn TokenSource>>,
+}
+
+impl TokenCacheBuilder {
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The store (default: Redis when the configuration names a Redis URL,
+    /// else the configured token and expiry files).
+    pub fn store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Where new tokens come from (default: the WeChat API as configured).
+    pub fn source(mut self, source: Arc<dyn TokenSource>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// The cache. Nothing is opened, connected or started yet.
+    pub fn build(self) -> TokenCache {
+        let config = self.config;
+        let store = self.store.unwrap_or_else(|| default_store(&config));
+        let source = self
+            .source
+            .unwrap_or_else(|| Arc::new(Fetcher::new(config.clone())));
+        TokenCache {
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            store,
+            source,
+            config,
+            refresh: tokio::sync::Mutex::new(()),
+            unpersisted: Mutex::new(None),
+            warning: Mutex::new(None),
+            last_failure: Mutex::new(None),
+        }
+    }
+}
+
+/// The store a configuration names. A second kind of store is one more arm.
+fn default_store(config: &Config) -> Arc<dyn TokenStore> {
+    match config.redis_url() {
+        Some(_) => Arc::new(RedisStore::new(config)),
+        None => Arc::new(FileStore::new(config.token_file(), config.expiry_file())),
+    }
+}
+
 impl TokenCache {
-    /// A cache on the wall clock.
+    /// A cache on the wall clock, with the store and source the
+    /// configuration names.
     pub fn new(config: Config) -> Self {
-        Self::with_clock(config, Arc::new(SystemClock))
+        Self::builder(config).build()
     }
 
     /// A cache on the given clock (tests move time with [`crate::ManualClock`]).
     pub fn with_clock(config: Config, clock: Arc<dyn Clock>) -> Self {
-        TokenCache {
-            store: FileStore::new(config.token_file(), config.expiry_file()),
-            fetcher: Fetcher::new(config.clone()),
+        Self::builder(config).clock(clock).build()
+    }
+
+    /// A builder, to choose the clock, the store or the token source.
+    pub fn builder(config: Config) -> TokenCacheBuilder {
+        TokenCacheBuilder {
             config,
-            clock,
-            refresh: Mutex::new(()),
-            unpersisted: Mutex::new(None),
-            warning: Mutex::new(None),
-            last_failure: Mutex::new(None),
+            clock: None,
+            store: None,
+            source: None,
         }
     }
 
@@ -109,41 +193,44 @@ impl TokenCache {
         &self.config
     }
 
-    /// A valid token: from the files when fresh (no network, no lock), else
-    /// fetched once for all threads and processes sharing the files.
+    /// A valid token: from the store when fresh (no network, no lock), else
+    /// fetched once for all threads, processes and hosts sharing the store.
+    ///
+    /// Works from any thread, including inside a tokio runtime (where
+    /// [`get_token_async`](Self::get_token_async) is the better choice: this
+    /// blocks the calling thread for a refresh).
     pub fn get_token(&self) -> Result<String> {
         let now = self.clock.now();
         match self.store.load()? {
             Some(c) if c.is_fresh(now, self.config.refresh_margin()) => Ok(c.token),
-            stored => self.miss(now, stored),
+            stored => run_blocking(self.miss(now, stored))?,
         }
     }
 
-    /// The slow half of [`get_token`](Self::get_token), kept apart so the hit
-    /// path stays small.
-    fn miss(&self, now: u64, stored: Option<Cached>) -> Result<String> {
-        if let Some(token) = self.unpersisted_fresh(now) {
-            return Ok(token);
-        }
-        if self.config.passive() {
-            // Someone else refreshes; a token inside the margin still works.
-            return match stored {
-                Some(c) if c.is_valid(now) => Ok(c.token),
-                _ => Err(Error::Passive),
-            };
-        }
-        match stored {
-            Some(c) if c.is_valid(now) => self.refresh_ahead(c),
-            _ => self.refresh(Refresh::IfStale),
+    /// [`get_token`](Self::get_token) for async code, on the caller's
+    /// runtime. A hit completes at once; a miss never blocks a runtime worker
+    /// for the fetch or for the wait on another refresher. Dropping the
+    /// future releases whatever it holds and leaves the store as it was or
+    /// fully replaced.
+    pub async fn get_token_async(&self) -> Result<String> {
+        let now = self.clock.now();
+        match self.store.load()? {
+            Some(c) if c.is_fresh(now, self.config.refresh_margin()) => Ok(c.token),
+            stored => self.miss(now, stored).await,
         }
     }
 
     /// Fetches a new token now, whatever the cache holds, and stores it.
     pub fn force_refresh(&self) -> Result<String> {
+        run_blocking(self.force_refresh_async())?
+    }
+
+    /// [`force_refresh`](Self::force_refresh) for async code.
+    pub async fn force_refresh_async(&self) -> Result<String> {
         if self.config.passive() {
             return Err(Error::Passive);
         }
-        self.refresh(Refresh::Force)
+        self.refresh(Refresh::Force).await
     }
 
     /// Drops `failed` from the cache if it is still the cached token, after a
@@ -151,11 +238,16 @@ impl TokenCache {
     /// dropped; a newer token is kept. Nothing is fetched here: the next
     /// `get_token` refreshes once.
     pub fn invalidate(&self, failed: &str) -> Result<bool> {
+        run_blocking(self.invalidate_async(failed))?
+    }
+
+    /// [`invalidate`](Self::invalidate) for async code.
+    pub async fn invalidate_async(&self, failed: &str) -> Result<bool> {
         if failed.is_empty() {
             return Ok(false);
         }
         let deadline = Instant::now() + self.lock_wait();
-        let _in_process = self.lock_in_process(deadline)?;
+        let _in_process = self.lock_in_process(deadline).await?;
         let mut dropped = false;
         {
             let mut mem = lock(&self.unpersisted);
@@ -164,12 +256,10 @@ impl TokenCache {
                 dropped = true;
             }
         }
-        let _cross_process = match self.store.lock(left(deadline))? {
-            LockOutcome::Held(l) => l,
-            LockOutcome::Busy | LockOutcome::Unavailable(_) => return Ok(dropped),
+        let Some(_held) = self.lock_store(deadline).await? else {
+            return Ok(dropped);
         };
-        if self.store.load()?.is_some_and(|c| c.token == failed) {
-            self.store.clear()?;
+        if blocking_step(|| self.store.invalidate(failed))? {
             dropped = true;
         }
         Ok(dropped)
@@ -182,14 +272,22 @@ impl TokenCache {
             Some(c) => Some(c),
             None => lock(&self.unpersisted).clone(),
         };
-        let age = self.store.token_written_at().and_then(|t| {
-            let written = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-            Some(now.saturating_sub(written))
-        });
+        let age = self.store.written_at().map(|w| now.saturating_sub(w));
         let margin = self.config.refresh_margin();
+        let store = self.store.describe();
+        let files = store.kind == "files";
+        let path = |p: &std::path::Path| {
+            files.then(|| {
+                std::path::absolute(p)
+                    .unwrap_or(p.into())
+                    .display()
+                    .to_string()
+            })
+        };
         Ok(Status {
-            token_file: self.store.token_path().display().to_string(),
-            expiry_file: self.store.expiry_path().display().to_string(),
+            token_file: path(self.config.token_file()),
+            expiry_file: path(self.config.expiry_file()),
+            store,
             present: cached.as_ref().is_some_and(|c| c.is_valid(now)),
             token_preview: cached.as_ref().map(|c| preview(&c.token)),
             expires_at: cached.as_ref().map(|c| c.expires_at),
@@ -201,14 +299,32 @@ impl TokenCache {
         })
     }
 
-    /// Why the last write to the cache files, or the last refresh-ahead,
-    /// failed, while that goes on; `None` once a write succeeds.
+    /// Why the last write to the store, or the last refresh-ahead, failed,
+    /// while that goes on; `None` once a write succeeds.
     pub fn last_warning(&self) -> Option<String> {
         lock(&self.warning).clone()
     }
 
     fn lock_wait(&self) -> Duration {
         self.config.http_timeout() + LOCK_GRACE
+    }
+
+    /// The slow half of `get_token`, kept apart so the hit path stays small.
+    async fn miss(&self, now: u64, stored: Option<Cached>) -> Result<String> {
+        if let Some(token) = self.unpersisted_fresh(now) {
+            return Ok(token);
+        }
+        if self.config.passive() {
+            // Someone else refreshes; a token inside the margin still works.
+            return match stored {
+                Some(c) if c.is_valid(now) => Ok(c.token),
+                _ => Err(Error::Passive),
+            };
+        }
+        match stored {
+            Some(c) if c.is_valid(now) => self.refresh_ahead(c).await,
+            _ => self.refresh(Refresh::IfStale).await,
+        }
     }
 
     fn unpersisted_fresh(&self, now: u64) -> Option<String> {
@@ -222,105 +338,99 @@ impl TokenCache {
         *lock(&self.warning) = w;
     }
 
-    /// Inside the refresh margin: `valid` still works, so this never waits
-    /// for another refresher. Whoever gets both locks first refreshes;
-    /// everyone else, and everyone while a failed attempt is recent, is
-    /// served `valid`, as is the refresher if its attempt fails.
-    fn refresh_ahead(&self, valid: Cached) -> Result<String> {
-        let _in_process = match self.refresh.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return Ok(valid.token),
-        };
-        let held = match self.store.try_lock() {
-            Ok(LockOutcome::Held(l)) => Some(l),
-            Ok(LockOutcome::Unavailable(_)) => None,
-            Ok(LockOutcome::Busy) | Err(_) => return Ok(valid.token),
-        };
+    /// The store again, under the lock: someone may have refreshed, failed or
+    /// invalidated meanwhile. `Ok(token)` when it is fresh now.
+    fn recheck(&self) -> Result<std::result::Result<String, Option<Cached>>> {
         let now = self.clock.now();
-        // Someone may have refreshed, or invalidated `valid`, meanwhile.
-        let stored = match self.store.load() {
-            Ok(stored) => stored,
-            Err(_) => return Ok(valid.token),
-        };
+        let stored = blocking_step(|| self.store.reload())?;
         if let Some(c) = stored
             .as_ref()
             .filter(|c| c.is_fresh(now, self.config.refresh_margin()))
         {
-            return Ok(c.token.clone());
+            return Ok(Ok(c.token.clone()));
         }
-        let fallback = stored.filter(|c| c.is_valid(now));
+        if let Some(token) = self.unpersisted_fresh(now) {
+            return Ok(Ok(token));
+        }
+        Ok(Err(stored.filter(|c| c.is_valid(now))))
+    }
+
+    /// Inside the refresh margin: `valid` still works, so this never waits
+    /// for another refresher. Whoever gets both locks first refreshes;
+    /// everyone else, and everyone while a failed attempt is recent, is
+    /// served `valid`, as is the refresher if its attempt fails.
+    async fn refresh_ahead(&self, valid: Cached) -> Result<String> {
+        let Ok(_in_process) = self.refresh.try_lock() else {
+            return Ok(valid.token);
+        };
+        let held = match blocking_step(|| self.store.try_lock()) {
+            Ok(LockOutcome::Held(l)) => Some(l),
+            Ok(LockOutcome::Unavailable(_)) => None,
+            Ok(LockOutcome::Busy) | Err(_) => return Ok(valid.token),
+        };
+        let fallback = match self.recheck() {
+            Ok(Ok(token)) => return Ok(token),
+            Ok(Err(still_valid)) => still_valid,
+            Err(_) => return Ok(valid.token),
+        };
         if let Some(c) = &fallback {
-            let note = self.failure_note(held.as_ref());
-            if note.is_some_and(|n| n.within(AHEAD_BACKOFF) || n.quota_backoff()) {
+            let note = self.failure_note(held.as_deref());
+            if note.is_some_and(|n| n.within(AHEAD_BACKOFF) || n.backing_off()) {
                 return Ok(c.token.clone());
             }
         }
-        match self.fetch_and_store(held.as_ref(), Refresh::IfStale, fallback.is_some()) {
-            Ok(token) => Ok(token),
-            Err(e) => match fallback {
-                Some(c) => {
-                    self.set_warning(Some(format!("refresh ahead of expiry failed: {e}")));
-                    Ok(c.token)
-                }
-                // `valid` was dropped meanwhile (invalidated): nothing to serve.
-                None => Err(e),
-            },
+        let fetched = self
+            .fetch_and_store(held.as_deref(), Refresh::IfStale, fallback.is_some())
+            .await;
+        match (fetched, fallback) {
+            (Ok(token), _) => Ok(token),
+            (Err(e), Some(c)) => {
+                self.set_warning(Some(format!("refresh ahead of expiry failed: {e}")));
+                Ok(c.token)
+            }
+            // `valid` was dropped meanwhile (invalidated): nothing to serve.
+            (Err(e), None) => Err(e),
         }
     }
 
     /// No usable token (or a forced refresh): wait, bounded, for the locks,
-    /// then fetch unless someone else just did, or just failed.
-    fn refresh(&self, kind: Refresh) -> Result<String> {
-        let waiting_since = backoff::now_us();
+    /// then fetch unless someone else just did, or just failed and is still
+    /// backing off.
+    async fn refresh(&self, kind: Refresh) -> Result<String> {
+        let waiting_since = failure_note::now_us();
         let deadline = Instant::now() + self.lock_wait();
-        let _in_process = self.lock_in_process(deadline)?;
-        let held = match self.store.lock(left(deadline))? {
-            LockOutcome::Held(l) => Some(l),
-            LockOutcome::Busy | LockOutcome::Unavailable(_) => {
-                self.set_warning(Some(format!(
-                    "cache lock {} unavailable; only this process is serialised",
-                    self.store.lock_path().display()
-                )));
-                None
-            }
+        let _in_process = self.lock_in_process(deadline).await?;
+        let held = self.lock_store(deadline).await?;
+        let stored = match self.recheck()? {
+            Ok(token) if kind == Refresh::IfStale => return Ok(token),
+            Ok(_) => true,
+            Err(valid) => valid.is_some(),
         };
-        // Whoever held the locks before us may have refreshed already.
-        let now = self.clock.now();
-        let stored = self.store.load()?;
         if kind == Refresh::IfStale {
-            if let Some(c) = stored
-                .as_ref()
-                .filter(|c| c.is_fresh(now, self.config.refresh_margin()))
-            {
-                return Ok(c.token.clone());
-            }
-            if let Some(token) = self.unpersisted_fresh(now) {
-                return Ok(token);
-            }
-            // ...or failed: share that answer rather than ask again at once.
-            if let Some(note) = self.failure_note(held.as_ref()) {
-                if note.since(waiting_since) || note.quota_backoff() {
+            // Share a recent failure rather than ask again at once.
+            if let Some(note) = self.failure_note(held.as_deref()) {
+                if note.since(waiting_since) || note.backing_off() {
                     return Err(note.to_error());
                 }
             }
         }
-        let old_valid = stored.is_some_and(|c| c.is_valid(now));
-        self.fetch_and_store(held.as_ref(), kind, old_valid)
+        self.fetch_and_store(held.as_deref(), kind, stored).await
     }
 
     /// One fetch, its outcome noted for other callers, the token stored.
-    fn fetch_and_store(
+    async fn fetch_and_store(
         &self,
-        held: Option<&FileLock>,
+        held: Option<&dyn StoreLock>,
         kind: Refresh,
         old_valid: bool,
     ) -> Result<String> {
         let started = self.clock.now();
-        let fetched = match self.fetcher.fetch(kind == Refresh::Force) {
+        let fetched = match self.source.fetch(kind == Refresh::Force).await {
             Ok(f) => f,
             Err(e) => {
-                self.note_failure(held, Some(FailureNote::of(&e)));
+                let previous = self.failure_note(held);
+                let note = FailureNote::of(&e, previous.as_ref(), self.config.appid());
+                self.note_failure(held, Some(note));
                 return Err(e);
             }
         };
@@ -330,7 +440,7 @@ impl TokenCache {
             expires_at: started + fetched.expires_in,
             written_at: Some(started),
         };
-        match self.store.save(&cached, old_valid) {
+        match blocking_step(|| self.store.save(&cached, old_valid)) {
             Ok(()) => {
                 *lock(&self.unpersisted) = None;
                 self.set_warning(None);
@@ -345,16 +455,24 @@ impl TokenCache {
         Ok(cached.token)
     }
 
-    /// The last failed refresh: from the lock file when it is held (shared
-    /// by all processes), else this process's own.
-    fn failure_note(&self, held: Option<&FileLock>) -> Option<FailureNote> {
-        match held.and_then(FileLock::read_note) {
+    /// The last failed refresh: from the store when its lock is held (shared
+    /// by all processes), else this process's own. A note dated in the
+    /// future is re-dated to now (and stored so).
+    fn failure_note(&self, held: Option<&dyn StoreLock>) -> Option<FailureNote> {
+        let mut note = match held.and_then(|l| l.read_note()) {
             Some(text) => FailureNote::decode(&text),
             None => lock(&self.last_failure).clone(),
         }
+        .filter(|n| n.is_for(self.config.appid()))?;
+        if note.clamp_to_now() {
+            if let Some(l) = held {
+                l.write_note(&note.encode());
+            }
+        }
+        Some(note)
     }
 
-    fn note_failure(&self, held: Option<&FileLock>, note: Option<FailureNote>) {
+    fn note_failure(&self, held: Option<&dyn StoreLock>, note: Option<FailureNote>) {
         if let Some(l) = held {
             l.write_note(&note.as_ref().map(FailureNote::encode).unwrap_or_default());
         }
@@ -362,22 +480,38 @@ impl TokenCache {
     }
 
     /// The in-process refresh lock, waiting no later than `deadline`.
-    fn lock_in_process(&self, deadline: Instant) -> Result<MutexGuard<'_, ()>> {
+    async fn lock_in_process(&self, deadline: Instant) -> Result<tokio::sync::MutexGuard<'_, ()>> {
+        let start = Instant::now();
+        tokio::time::timeout(left(deadline), self.refresh.lock())
+            .await
+            .map_err(|_| Error::LockTimeout {
+                lock: format!("{} (held in this process)", self.store.describe().lock),
+                waited: start.elapsed(),
+            })
+    }
+
+    /// The store's lock, polled until `deadline`. `None` when the store can
+    /// give none here (noted as a warning): in-process exclusion only.
+    async fn lock_store(&self, deadline: Instant) -> Result<Option<Box<dyn StoreLock>>> {
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
-            match self.refresh.try_lock() {
-                Ok(g) => return Ok(g),
-                Err(TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
-                Err(TryLockError::WouldBlock) if Instant::now() >= deadline => {
+            match blocking_step(|| self.store.try_lock())? {
+                LockOutcome::Held(l) => return Ok(Some(l)),
+                LockOutcome::Unavailable(why) => {
+                    self.set_warning(Some(why));
+                    return Ok(None);
+                }
+                LockOutcome::Busy if Instant::now() >= deadline => {
                     return Err(Error::LockTimeout {
-                        path: self.store.lock_path().to_path_buf(),
+                        lock: self.store.describe().lock,
                         waited: start.elapsed(),
                     });
                 }
-                Err(TryLockError::WouldBlock) => {
-                    // A std Mutex has no timed lock; this is the miss path only.
-                    std::thread::sleep(pause.min(left(deadline)));
+                // Polling keeps the wait bounded, works for every store and
+                // never blocks a runtime worker.
+                LockOutcome::Busy => {
+                    tokio::time::sleep(pause.min(left(deadline))).await;
                     pause = (pause * 2).min(Duration::from_millis(20));
                 }
             }
@@ -385,7 +519,16 @@ impl TokenCache {
     }
 }
 
-/// `to - from` in seconds, saturating (an expiry file may hold any number).
+/// Runs the slow path from the blocking API (see `blocking`).
+fn run_blocking<T: Send>(fut: impl std::future::Future<Output = T> + Send) -> Result<T> {
+    block_on(fut).map_err(|e| Error::Io {
+        op: "start the async runtime for",
+        path: "a refresh".into(),
+        source: e,
+    })
+}
+
+/// `to - from` in seconds, saturating (an expiry may hold any number).
 fn seconds_between(from: u64, to: u64) -> i64 {
     let d = i128::from(to) - i128::from(from);
     d.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64

@@ -19,6 +19,8 @@ pub const DEFAULT_EXPIRY_FILE: &str = "expiry.txt";
 /// Default API base URLs: WeChat's main host, then its disaster-recovery
 /// host, tried when the first cannot be reached.
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com,https://api2.weixin.qq.com";
+/// Default prefix of the Redis keys.
+pub const DEFAULT_REDIS_PREFIX: &str = "wxtoken";
 /// Default refresh margin: refresh this many seconds before expiry.
 pub const DEFAULT_REFRESH_MARGIN: u64 = 300;
 /// Default HTTP timeout.
@@ -47,6 +49,7 @@ pub const SETTING_NAMES: &[&str] = &[
     "WX_CA_FILE",
     "WX_APPSECRET_FILE",
     "WX_ALLOW_HTTP",
+    "WX_REDIS_PREFIX",
 ];
 
 /// Which WeChat endpoint issues tokens.
@@ -110,6 +113,7 @@ pub struct Config {
     ca_file: Option<PathBuf>,
     secret_file: Option<PathBuf>,
     allow_http: bool,
+    redis_prefix: String,
 }
 
 impl Config {
@@ -155,10 +159,13 @@ impl Config {
     pub fn http_timeout(&self) -> Duration {
         self.http_timeout
     }
-    /// Redis URL for a shared store. Always `None` for now: a configuration
-    /// naming one is refused until the Redis store exists.
+    /// Redis URL for a shared store (`None`: the files).
     pub fn redis_url(&self) -> Option<&str> {
         self.redis_url.as_deref()
+    }
+    /// Prefix of the Redis keys.
+    pub fn redis_prefix(&self) -> &str {
+        &self.redis_prefix
     }
     /// Read-only mode: never fetch.
     pub fn passive(&self) -> bool {
@@ -195,7 +202,10 @@ impl Config {
             ),
             (
                 "WX_REDIS_URL",
-                self.redis_url.clone().unwrap_or_else(|| "(none)".into()),
+                self.redis_url
+                    .as_deref()
+                    .map(crate::redis_store::mask_url)
+                    .unwrap_or_else(|| "(none)".into()),
             ),
             (
                 "WX_PASSIVE",
@@ -219,6 +229,7 @@ impl Config {
                 "WX_ALLOW_HTTP",
                 if self.allow_http { "1" } else { "0" }.to_string(),
             ),
+            ("WX_REDIS_PREFIX", self.redis_prefix.clone()),
         ]
     }
 }
@@ -239,6 +250,7 @@ pub struct ConfigBuilder {
     ca_file: Option<PathBuf>,
     secret_file: Option<PathBuf>,
     allow_http: Option<String>,
+    redis_prefix: Option<String>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -298,6 +310,7 @@ impl ConfigBuilder {
                 self.secret = None;
             }
             "WX_ALLOW_HTTP" => self.allow_http = Some(v),
+            "WX_REDIS_PREFIX" => self.redis_prefix = Some(v),
             "WX_TOKEN_FILE" => self.token_file = Some(v.into()),
             "WX_EXPIRY_FILE" => self.expiry_file = Some(v.into()),
             "WX_API_BASE" => self.api_base = Some(v),
@@ -367,9 +380,15 @@ impl ConfigBuilder {
         self.http_timeout = Some(format!("{}", timeout.as_secs_f64()));
         self
     }
-    /// Redis URL for a shared store.
+    /// Redis URL for a shared store: `redis://[user:pass@]host[:port][/db]`,
+    /// or `rediss://` for TLS.
     pub fn redis_url(mut self, url: impl Into<String>) -> Self {
         self.redis_url = Some(url.into());
+        self
+    }
+    /// Prefix of the Redis keys (default `wxtoken`).
+    pub fn redis_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.redis_prefix = Some(prefix.into());
         self
     }
     /// Never fetch; only read what others cached.
@@ -407,7 +426,9 @@ impl ConfigBuilder {
             }
         };
         if secret.is_empty() {
-            return Err(Error::Config(format!("app secret is empty ({secret_name})")));
+            return Err(Error::Config(format!(
+                "app secret is empty ({secret_name})"
+            )));
         }
         if !secret.chars().all(|c| c.is_ascii_graphic()) {
             // Say what is wrong, never what the value is.
@@ -472,18 +493,26 @@ impl ConfigBuilder {
         let passive = parse_flag(self.passive.as_deref(), "passive", "WX_PASSIVE")?;
         let redis_url = self.redis_url.filter(|s| !s.trim().is_empty());
         if let Some(url) = &redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                return Err(Error::Config(
-                    "Redis URL must start with redis:// (WX_REDIS_URL)".into(),
-                ));
+            let ok = (url.starts_with("redis://") || url.starts_with("rediss://"))
+                && redis::Client::open(url.as_str()).is_ok();
+            if !ok {
+                return Err(Error::Config(format!(
+                    "Redis URL must be redis://[user:pass@]host[:port][/db] or rediss://..., got {:?} (WX_REDIS_URL)",
+                    crate::redis_store::mask_url(url)
+                )));
             }
-            // Silently using the files instead would split one app's token
-            // between hosts that were meant to share it.
-            return Err(Error::Config(
-                "the Redis store is not implemented yet; unset WX_REDIS_URL to use the cache files"
-                    .into(),
-            ));
         }
+        let redis_prefix = match self.redis_prefix.as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_REDIS_PREFIX.to_string(),
+            Some(p) if p.chars().all(|c| c.is_ascii_graphic() && c != '{' && c != '}') => {
+                p.to_string()
+            }
+            Some(p) => {
+                return Err(Error::Config(format!(
+                    "Redis prefix must be printable ASCII without spaces or braces, got {p:?} (WX_REDIS_PREFIX)"
+                )))
+            }
+        };
         let ca_file = self.ca_file.filter(|p| !p.as_os_str().is_empty());
         Ok(Config {
             appid,
@@ -497,8 +526,11 @@ impl ConfigBuilder {
             redis_url,
             passive,
             ca_file,
-            secret_file: self.secret_file.filter(|_| secret_name == "WX_APPSECRET_FILE"),
+            secret_file: self
+                .secret_file
+                .filter(|_| secret_name == "WX_APPSECRET_FILE"),
             allow_http,
+            redis_prefix,
         })
     }
 }
@@ -662,7 +694,8 @@ mod tests {
             ("WX_TOKEN_MODE", "fast"),
             ("WX_PASSIVE", "maybe"),
             ("WX_REDIS_URL", "http://x"),
-            ("WX_REDIS_URL", "redis://127.0.0.1:6379"),
+            ("WX_REDIS_URL", "redis://"),
+            ("WX_REDIS_PREFIX", "has space"),
         ] {
             let mut b = base();
             b.set(name, value).unwrap();
@@ -740,8 +773,14 @@ mod tests {
                 .build()
                 .unwrap_err();
             let msg = e.to_string();
-            assert!(msg.contains(want) && msg.contains("WX_APPSECRET_FILE"), "{msg}");
-            assert!(!msg.contains("line1") && !msg.contains("two words"), "{msg}");
+            assert!(
+                msg.contains(want) && msg.contains("WX_APPSECRET_FILE"),
+                "{msg}"
+            );
+            assert!(
+                !msg.contains("line1") && !msg.contains("two words"),
+                "{msg}"
+            );
             assert_eq!(e.kind(), crate::ErrorKind::Config);
         }
         let e = Config::builder()

@@ -87,11 +87,22 @@ pub enum Error {
         reason: String,
     },
 
+    /// The Redis store could not be used (unreachable, timed out, refused).
+    #[error("cannot {op} Redis at {server}: {reason}")]
+    Redis {
+        /// What was being done ("connect to", "read from", ...).
+        op: &'static str,
+        /// The server's URL, password masked.
+        server: String,
+        /// Redis's reason, password masked.
+        reason: String,
+    },
+
     /// Another process held the cache lock for longer than a refresh can take.
-    #[error("timed out after {:.1}s waiting for the cache lock {}", .waited.as_secs_f64(), .path.display())]
+    #[error("timed out after {:.1}s waiting for the cache lock {lock}", .waited.as_secs_f64())]
     LockTimeout {
-        /// The lock file.
-        path: PathBuf,
+        /// The lock: a file's path, or a Redis key.
+        lock: String,
         /// How long was waited.
         waited: Duration,
     },
@@ -189,7 +200,7 @@ impl Error {
             | Error::Network { .. }
             | Error::Timeout { .. }
             | Error::BadAnswer { .. } => ErrorKind::Network,
-            Error::Io { .. } | Error::LockTimeout { .. } => ErrorKind::Store,
+            Error::Io { .. } | Error::LockTimeout { .. } | Error::Redis { .. } => ErrorKind::Store,
             Error::Passive => ErrorKind::Passive,
             Error::RecentFailure { kind, .. } => *kind,
         }

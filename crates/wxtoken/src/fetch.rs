@@ -1,20 +1,23 @@
 //! Talking to the WeChat token endpoint: one bounded, retrying, secret-safe
-//! fetch.
+//! fetch, on reqwest's async client.
 //!
-//! The HTTP client is built on the first miss, never at start-up and never on
-//! the hit path: reqwest's blocking client owns a background thread, which a
-//! forked php-fpm worker would not inherit. The client remembers the process id
-//! it was built in and is rebuilt in a child.
+//! The same code serves the async API (on the caller's runtime) and the
+//! blocking one (through `blocking::block_on`). The client is built on the
+//! first miss, never at start-up and never on the hit path, keeps no idle
+//! connections (a token is fetched once in two hours, and a pooled connection
+//! would tie the client to the runtime that opened it), and is rebuilt in the
+//! child of a fork.
 
-use std::io::Read;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::{Client, Response};
+use reqwest::{Client, Response};
 
+use crate::cached::{MAX_LIFETIME, MAX_TOKEN_LEN};
 use crate::config::{Config, Mode};
 use crate::error::{Error, Result};
-use crate::file_store::{MAX_LIFETIME, MAX_TOKEN_LEN};
 
 /// Answers larger than this are refused unread.
 pub const MAX_BODY: u64 = 64 * 1024;
@@ -24,8 +27,6 @@ const MAX_ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// A CA bundle larger than this is not one (Debian's whole bundle is ~220 KiB).
 const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
-/// Connecting longer than this to one host moves on to the next host.
-const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A token as WeChat handed it out.
 #[derive(Clone, PartialEq, Eq)]
@@ -39,21 +40,47 @@ pub struct Fetched {
 impl std::fmt::Debug for Fetched {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Fetched")
-            .field("token", &crate::file_store::preview(&self.token))
+            .field("token", &crate::cached::preview(&self.token))
             .field("expires_in", &self.expires_in)
             .finish()
     }
 }
 
-/// Fetches tokens for one configuration.
-pub struct Fetcher {
+/// A boxed future, for the object-safe [`TokenSource`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where new tokens come from. The cache asks it only on a miss, holding the
+/// store's lock. The real one talks to WeChat; tests script one (see
+/// `TokenCache::builder`).
+pub trait TokenSource: Send + Sync + std::fmt::Debug {
+    /// A new token; `force` asks the stable endpoint for a new one rather
+    /// than the current one. Ends within the configured HTTP timeout.
+    fn fetch(&self, force: bool) -> BoxFuture<'_, Result<Fetched>>;
+}
+
+/// Fetches tokens from the WeChat API for one configuration.
+pub(crate) struct Fetcher {
     config: Config,
     client: Mutex<Option<(u32, Client)>>,
 }
 
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("api_base", &self.config.api_base())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenSource for Fetcher {
+    fn fetch(&self, force: bool) -> BoxFuture<'_, Result<Fetched>> {
+        Box::pin(self.fetch_async(force))
+    }
+}
+
 impl Fetcher {
     /// A fetcher; nothing is built or connected yet.
-    pub fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config) -> Self {
         Fetcher {
             config,
             client: Mutex::new(None),
@@ -65,10 +92,14 @@ impl Fetcher {
     ///
     /// Busy answers (-1) and unreachable hosts are retried with backoff, and
     /// unreachable hosts fail over to the next base URL; everything else is
-    /// final. The whole fetch, retries included, ends within the HTTP timeout.
-    pub fn fetch(&self, force: bool) -> Result<Fetched> {
-        let deadline = Instant::now() + self.config.http_timeout();
+    /// final. The whole fetch, retries included, ends within the HTTP
+    /// timeout, and the time is divided so that every base in the list gets
+    /// a try: a black-holed first host cannot use it all up.
+    async fn fetch_async(&self, force: bool) -> Result<Fetched> {
+        let timeout = self.config.http_timeout();
+        let deadline = Instant::now() + timeout;
         let client = self.client()?;
+        let bases = self.config.api_base();
         let mut backoff = FIRST_BACKOFF;
         let mut last_err = None;
         'attempts: for attempt in 0..MAX_ATTEMPTS {
@@ -77,15 +108,19 @@ impl Fetcher {
                 if left <= backoff {
                     break;
                 }
-                std::thread::sleep(backoff);
+                tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
-            for base in self.config.api_base() {
+            for (i, base) in bases.iter().enumerate() {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break 'attempts;
                 }
-                match self.fetch_once(&client, base, force, left) {
+                // This base's share of what is left: the bases still to try
+                // each keep theirs.
+                let share = left / (bases.len() - i) as u32;
+                let budget = if i + 1 == bases.len() { left } else { share };
+                match self.fetch_once(&client, base, force, budget).await {
                     Ok(f) => return Ok(f),
                     Err(Failure::Unreachable(e)) => last_err = Some(e),
                     Err(Failure::Busy(e)) => {
@@ -97,8 +132,8 @@ impl Fetcher {
             }
         }
         Err(last_err.unwrap_or_else(|| Error::Timeout {
-            host: host_of(&self.config.api_base()[0]),
-            waited: self.config.http_timeout(),
+            host: host_of(&bases[0]),
+            waited: timeout,
         }))
     }
 
@@ -111,11 +146,6 @@ impl Fetcher {
                 return Ok(client.clone());
             }
         }
-        if let Some((_, inherited)) = slot.take() {
-            // Its runtime thread lives only in the parent; dropping it here
-            // would wait on a thread this process does not have.
-            std::mem::forget(inherited);
-        }
         let client = self.build_client()?;
         *slot = Some((pid, client.clone()));
         Ok(client)
@@ -125,15 +155,17 @@ impl Fetcher {
         let timeout = self.config.http_timeout();
         let mut builder = Client::builder()
             .timeout(timeout)
-            .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT))
             .user_agent(concat!("wxtoken/", env!("CARGO_PKG_VERSION")))
+            // No idle connections: see the module docs.
+            .pool_max_idle_per_host(0)
             // A redirect would carry the secret-bearing query to another host.
             .redirect(reqwest::redirect::Policy::none());
         if let Some(path) = self.config.ca_file() {
             // A configuration problem (exit 2, WX_ERR_CONFIG), not a cache one;
             // a bounded read of a regular file, so /dev/zero or a FIFO cannot
             // exhaust memory or hang the caller.
-            let pem = crate::file_safety::read_setting_file(path, "WX_CA_FILE", MAX_CA_FILE, false)?;
+            let pem =
+                crate::file_safety::read_setting_file(path, "WX_CA_FILE", MAX_CA_FILE, false)?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
                 Error::Config(format!(
                     "CA file {} holds no usable PEM certificate (WX_CA_FILE)",
@@ -155,12 +187,12 @@ impl Fetcher {
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", chain(&e))))
     }
 
-    fn fetch_once(
+    async fn fetch_once(
         &self,
         client: &Client,
         base: &str,
         force: bool,
-        left: Duration,
+        budget: Duration,
     ) -> Result<Fetched, Failure> {
         let host = host_of(base);
         let secret = self.config.secret().expose();
@@ -190,27 +222,33 @@ impl Fetcher {
             }
         };
         let started = Instant::now();
-        let response = request
-            .timeout(left)
-            .send()
-            .map_err(|e| self.classify(e, &host, started))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(Failure::Final(Error::HttpStatus {
-                status: status.as_u16(),
-                host,
-            }));
-        }
-        let body = self.read_body(response, &host, started)?;
+        // One deadline for connect, request and body: `budget` is all this
+        // base gets before the next base is tried.
+        let exchange = async {
+            let response = request
+                .timeout(budget)
+                .send()
+                .await
+                .map_err(|e| self.classify(e, &host, started))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(Failure::Final(Error::HttpStatus {
+                    status: status.as_u16(),
+                    host: host.clone(),
+                }));
+            }
+            self.read_body(response, &host, started).await
+        };
+        let body = exchange.await?;
         parse_answer(&body, &host, secret).map_err(|e| match e.errcode() {
             Some(-1) => Failure::Busy(e),
             _ => Failure::Final(e),
         })
     }
 
-    fn read_body(
+    async fn read_body(
         &self,
-        response: Response,
+        mut response: Response,
         host: &str,
         started: Instant,
     ) -> Result<Vec<u8>, Failure> {
@@ -218,40 +256,46 @@ impl Fetcher {
             return Err(Failure::Final(too_large(host)));
         }
         let mut body = Vec::new();
-        response
-            .take(MAX_BODY + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| {
-                let timed_out = e.kind() == std::io::ErrorKind::TimedOut
-                    || chain(&e).to_ascii_lowercase().contains("timed out");
-                Failure::Final(if timed_out {
-                    Error::Timeout {
-                        host: host.to_string(),
-                        waited: started.elapsed(),
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    body.extend_from_slice(&chunk);
+                    if body.len() as u64 > MAX_BODY {
+                        return Err(Failure::Final(too_large(host)));
                     }
-                } else {
-                    Error::BadAnswer {
-                        host: host.to_string(),
-                        reason: "the answer was cut short".into(),
-                    }
-                })
-            })?;
-        if body.len() as u64 > MAX_BODY {
-            return Err(Failure::Final(too_large(host)));
+                }
+                Ok(None) => return Ok(body),
+                Err(e) => {
+                    let e = e.without_url();
+                    return Err(Failure::Final(if e.is_timeout() {
+                        Error::Timeout {
+                            host: host.to_string(),
+                            waited: started.elapsed(),
+                        }
+                    } else {
+                        Error::BadAnswer {
+                            host: host.to_string(),
+                            reason: "the answer was cut short".into(),
+                        }
+                    }));
+                }
+            }
         }
-        Ok(body)
     }
 
     /// Sorts a reqwest error, dropping its URL (it holds the secret).
     fn classify(&self, e: reqwest::Error, host: &str, started: Instant) -> Failure {
         let e = e.without_url();
+        let reason = scrub(&chain(&e), self.config.secret().expose());
         if e.is_timeout() {
-            return Failure::Final(Error::Timeout {
+            let timeout = Error::Timeout {
                 host: host.to_string(),
                 waited: started.elapsed(),
-            });
+            };
+            // No answer within this base's share of the time (a black-holed
+            // host never even connects): the next base gets its share.
+            return Failure::Unreachable(timeout);
         }
-        let reason = scrub(&chain(&e), self.config.secret().expose());
         let err = Error::Network {
             host: host.to_string(),
             reason,
@@ -260,19 +304,6 @@ impl Fetcher {
             Failure::Unreachable(err)
         } else {
             Failure::Final(err)
-        }
-    }
-}
-
-impl Drop for Fetcher {
-    fn drop(&mut self) {
-        let slot = self.client.get_mut().unwrap_or_else(|p| p.into_inner());
-        if let Some((built_in, client)) = slot.take() {
-            if built_in != std::process::id() {
-                // Built before a fork: dropping it would join a thread that
-                // only the parent has, and panic.
-                std::mem::forget(client);
-            }
         }
     }
 }

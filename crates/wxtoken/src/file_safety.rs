@@ -199,8 +199,7 @@ pub(crate) fn read_setting_file(
         return Err(config(format!("it is {what}, not a regular file")));
     }
     if private && meta.mode() & 0o004 != 0 {
-        let Error::Unsafe { reason, .. } =
-            Refusal::ReadableByAll(meta.mode()).into_error(path)
+        let Error::Unsafe { reason, .. } = Refusal::ReadableByAll(meta.mode()).into_error(path)
         else {
             unreachable!("into_error gives Unsafe")
         };

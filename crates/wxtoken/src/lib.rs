@@ -18,29 +18,39 @@
 //! # Ok::<(), wxtoken::Error>(())
 //! ```
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
-mod backoff;
+mod blocking;
 mod cache;
+mod cached;
 mod clock;
 mod config;
 mod error;
+mod failure_note;
 mod fetch;
 mod file_safety;
 mod file_store;
+mod legacy_format;
+mod lock_file;
+mod redis_store;
 mod staged_file;
+mod store;
+mod watched_file;
 
-pub use cache::{Status, TokenCache};
+pub use cache::{Status, TokenCache, TokenCacheBuilder};
+pub use cached::{Cached, MAX_LIFETIME, MAX_TOKEN_LEN};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     Config, ConfigBuilder, Mode, Secret, DEFAULT_API_BASE, DEFAULT_EXPIRY_FILE,
-    DEFAULT_HTTP_TIMEOUT, DEFAULT_REFRESH_MARGIN, DEFAULT_TOKEN_FILE, SETTING_NAMES,
+    DEFAULT_HTTP_TIMEOUT, DEFAULT_REDIS_PREFIX, DEFAULT_REFRESH_MARGIN, DEFAULT_TOKEN_FILE,
+    SETTING_NAMES,
 };
 pub use error::{
     Error, ErrorKind, Result, CONFIG_ERRCODES, INVALID_TOKEN_ERRCODES, QUOTA_ERRCODES,
 };
-pub use fetch::{Fetched, Fetcher, MAX_BODY};
-pub use file_store::{Cached, FileStore, MAX_LIFETIME, MAX_TOKEN_LEN};
+pub use fetch::{BoxFuture, Fetched, TokenSource};
+pub use redis_store::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
+pub use store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
 /// The parsers of untrusted input, for the fuzz targets in `fuzz/` only.
 #[cfg(feature = "fuzzing")]
@@ -53,13 +63,13 @@ pub mod fuzzing {
     /// `token.txt` and `expiry.txt` as either side writes them.
     pub fn parse_files(token: &[u8], expiry: &[u8]) -> (Option<String>, u64) {
         (
-            crate::file_store::parse_token(token),
-            crate::file_store::parse_expiry(expiry),
+            crate::legacy_format::parse_token(token),
+            crate::legacy_format::parse_expiry(expiry),
         )
     }
     /// The failure note kept in the lock file.
     pub fn parse_note(text: &str) -> bool {
-        crate::backoff::FailureNote::decode(text).is_some()
+        crate::failure_note::FailureNote::decode(text).is_some()
     }
 }
 

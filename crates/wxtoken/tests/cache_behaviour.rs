@@ -269,11 +269,11 @@ fn relative_paths_are_resolved_when_the_cache_is_made() {
     let cwd = std::env::current_dir().unwrap();
     assert_eq!(
         s.token_file,
-        cwd.join("rel-token.txt").display().to_string()
+        Some(cwd.join("rel-token.txt").display().to_string())
     );
     assert_eq!(
         s.expiry_file,
-        cwd.join("rel-expiry.txt").display().to_string()
+        Some(cwd.join("rel-expiry.txt").display().to_string())
     );
 }
 

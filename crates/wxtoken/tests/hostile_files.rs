@@ -100,7 +100,9 @@ fn a_device_node_as_the_token_file_is_a_config_error_and_never_replaced() {
         assert!(e.to_string().contains("character device"), "{e}");
     }
     let meta = std::fs::symlink_metadata(&dev).unwrap();
-    assert!(std::os::unix::fs::FileTypeExt::is_char_device(&meta.file_type()));
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &meta.file_type()
+    ));
     assert!(!w.dir.path("null.lock").exists());
     assert_eq!(w.token_calls(), 0);
 }
@@ -116,7 +118,11 @@ fn fifos_never_block_get_status_or_invalidate() {
         let c = cache.clone();
         let (get, status, invalidate) =
             ends(move || (c.get_token(), c.status(), c.invalidate("TOKEN")));
-        for e in [get.unwrap_err(), status.unwrap_err(), invalidate.unwrap_err()] {
+        for e in [
+            get.unwrap_err(),
+            status.unwrap_err(),
+            invalidate.unwrap_err(),
+        ] {
             assert!(e.to_string().contains("FIFO"), "{name}: {e}");
         }
         assert_eq!(w.token_calls(), 0);
@@ -154,10 +160,7 @@ fn files_writable_by_others_are_not_trusted() {
     w.write_files("PLANTED_TOKEN", &(w.now() + 7000).to_string());
     std::fs::set_permissions(w.token_file(), std::fs::Permissions::from_mode(0o666)).unwrap();
     let e = w.cache().get_token().unwrap_err();
-    assert!(
-        e.to_string().contains("writable by group or others"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("writable by group or others"), "{e}");
     assert!(e.to_string().contains("chmod go-w"), "{e}");
     assert_eq!(w.token_calls(), 0);
 }
@@ -188,7 +191,11 @@ fn a_token_planted_by_another_user_is_not_served() {
     // Root trusts the files of the directory's owner: the site's own files.
     let w = World::new();
     w.write_files("SITE_TOKEN", &(w.now() + 7000).to_string());
-    for f in [w.dir.0.path().to_path_buf(), w.token_file(), w.expiry_file()] {
+    for f in [
+        w.dir.0.path().to_path_buf(),
+        w.token_file(),
+        w.expiry_file(),
+    ] {
         std::os::unix::fs::chown(&f, Some(65534), Some(65534)).unwrap();
     }
     assert_eq!(w.cache().get_token().unwrap(), "SITE_TOKEN");

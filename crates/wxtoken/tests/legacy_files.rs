@@ -93,7 +93,10 @@ fn a_directory_where_a_file_should_be_is_a_clear_error() {
     // A configured path that is not a regular file is a configuration error.
     assert_eq!(e.kind(), wxtoken::ErrorKind::Config);
     assert!(e.to_string().contains("token.txt"), "{e}");
-    assert!(e.to_string().contains("a directory, not a regular file"), "{e}");
+    assert!(
+        e.to_string().contains("a directory, not a regular file"),
+        "{e}"
+    );
     assert_eq!(w.token_calls(), 0);
 
     let w = World::new();

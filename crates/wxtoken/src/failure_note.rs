@@ -1,0 +1,267 @@
+//! The note of the last failed refresh, and the back-off it imposes on
+//! everyone sharing the store, so that no front end, at any load, hammers the
+//! token API while it fails.
+//!
+//! The note lives with the store's lock (inside `token.txt.lock`, or in a
+//! Redis key), which every process takes before refreshing, so it is shared
+//! across processes and hosts. One line:
+//!
+//! `v2 <unix µs> <streak> <appid> <kind> <errcode or -> <message>`
+//!
+//! `streak` counts failures in a row; a success clears the note. The appid
+//! says whose failure it was: a note left by other credentials on the same
+//! files (a site fixing its appid) does not hold back the new ones. The
+//! message is an [`Error`]'s text, which never holds the secret. Version 1
+//! notes (without streak and appid) are still read, as everyone's.
+//!
+//! After a failure nobody asks upstream again for a window that doubles with
+//! the streak, 1 s, 2 s, 4 s ... up to 60 s, with a jitter derived from the
+//! note itself (so every process agrees on it). Quota errors (45009, 45011)
+//! always wait WeChat's full minute.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, ErrorKind, QUOTA_ERRCODES};
+
+/// After a quota error (45009, 45011) nobody asks again for this long:
+/// WeChat says back off, and every call would count against the quota.
+pub(crate) const QUOTA_BACKOFF: Duration = Duration::from_secs(60);
+/// Inside the refresh margin the cached token still works, so after a failed
+/// refresh-ahead the next attempt waits at least this long.
+pub(crate) const AHEAD_BACKOFF: Duration = Duration::from_secs(10);
+/// The first back-off window; doubles with each failure in a row.
+const FIRST_WINDOW: Duration = Duration::from_secs(1);
+/// The longest back-off window.
+pub(crate) const MAX_WINDOW: Duration = Duration::from_secs(60);
+
+/// A refresh that failed: when, how many times in a row, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FailureNote {
+    at_us: u64,
+    streak: u32,
+    /// Empty in a version 1 note: then it counts for every app.
+    appid: String,
+    kind: ErrorKind,
+    errcode: Option<i64>,
+    message: String,
+}
+
+/// Wall-clock microseconds. Deliberately not the cache's injected clock:
+/// this orders events between processes (did it fail while I waited?), it
+/// does not decide expiry. Microseconds, because two calls in a row easily
+/// fall into one millisecond.
+pub(crate) fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+impl FailureNote {
+    /// A note for `appid`'s `error`, failed now, following `previous`
+    /// failures in a row.
+    pub(crate) fn of(error: &Error, previous: Option<&FailureNote>, appid: &str) -> Self {
+        FailureNote {
+            at_us: now_us(),
+            streak: previous.map_or(1, |p| p.streak.saturating_add(1)),
+            appid: appid.to_string(),
+            kind: error.kind(),
+            errcode: error.errcode(),
+            message: error.to_string().replace(['\n', '\r'], " "),
+        }
+    }
+
+    /// The line written to the store.
+    pub(crate) fn encode(&self) -> String {
+        let code = self.errcode.map_or("-".to_string(), |c| c.to_string());
+        format!(
+            "v2 {} {} {} {} {code} {}\n",
+            self.at_us,
+            self.streak,
+            self.appid,
+            self.kind.as_str(),
+            self.message
+        )
+    }
+
+    /// Reads a line written by [`encode`](Self::encode) (or a version 1
+    /// line); anything else is no note.
+    pub(crate) fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.trim_end().splitn(7, ' ');
+        let version = parts.next()?;
+        let at_us = parts.next()?.parse().ok()?;
+        let (streak, appid) = match version {
+            "v1" => (1, String::new()),
+            "v2" => (parts.next()?.parse().ok()?, parts.next()?.to_string()),
+            _ => return None,
+        };
+        let rest: Vec<&str> = parts.collect();
+        let (kind, code, message) = match (version, rest.as_slice()) {
+            ("v1", [kind, code, message @ ..]) => (*kind, *code, message.join(" ")),
+            ("v2", [kind, code, message @ ..]) => (*kind, *code, message.join(" ")),
+            _ => return None,
+        };
+        let kind = ErrorKind::from_name(kind)?;
+        let errcode = match code {
+            "-" => None,
+            c => Some(c.parse().ok()?),
+        };
+        Some(FailureNote {
+            at_us,
+            streak,
+            appid,
+            kind,
+            errcode,
+            message,
+        })
+    }
+
+    /// A note dated in the future (the clock was stepped back since) counts
+    /// as written now; otherwise its window would last until the clock caught
+    /// up. Returns whether it was re-dated, so the holder can store it again.
+    pub(crate) fn clamp_to_now(&mut self) -> bool {
+        let now = now_us();
+        if self.at_us > now {
+            self.at_us = now;
+            return true;
+        }
+        false
+    }
+
+    /// Whether it is `appid`'s failure (a version 1 note is everyone's).
+    pub(crate) fn is_for(&self, appid: &str) -> bool {
+        self.appid.is_empty() || self.appid == appid
+    }
+
+    /// Whether it failed after `since_us`.
+    pub(crate) fn since(&self, since_us: u64) -> bool {
+        self.at_us > since_us
+    }
+
+    /// Whether it failed less than `window` ago.
+    pub(crate) fn within(&self, window: Duration) -> bool {
+        now_us().saturating_sub(self.at_us) < window.as_micros() as u64
+    }
+
+    /// How long nobody asks upstream after this failure: WeChat's minute for
+    /// quota errors, else 1 s doubling with the streak up to 60 s, stretched
+    /// by up to a quarter by a jitter that every reader of the note computes
+    /// alike (so the processes sharing it do not all retry at one instant).
+    pub(crate) fn window(&self) -> Duration {
+        if self.errcode.is_some_and(|c| QUOTA_ERRCODES.contains(&c)) {
+            return QUOTA_BACKOFF;
+        }
+        let doublings = self.streak.saturating_sub(1).min(16);
+        let base = FIRST_WINDOW
+            .saturating_mul(1u32 << doublings)
+            .min(MAX_WINDOW);
+        let jitter_permille = (self.at_us % 251) as u32; // 0..=250
+        (base + base * jitter_permille / 1000).min(MAX_WINDOW + MAX_WINDOW / 4)
+    }
+
+    /// Still inside its back-off window.
+    pub(crate) fn backing_off(&self) -> bool {
+        self.within(self.window())
+    }
+
+    /// The error a caller gets instead of a new attempt.
+    pub(crate) fn to_error(&self) -> Error {
+        Error::RecentFailure {
+            kind: self.kind,
+            errcode: self.errcode,
+            message: self.message.clone(),
+            secs_ago: now_us().saturating_sub(self.at_us) / 1_000_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_junk() {
+        let e = Error::WeChat {
+            errcode: 45009,
+            errmsg: "reach max api daily quota limit".into(),
+        };
+        let note = FailureNote::of(&e, None, "wx1");
+        assert_eq!(FailureNote::decode(&note.encode()), Some(note.clone()));
+        assert!(note.is_for("wx1") && !note.is_for("wx2"));
+        assert!(note.backing_off() && note.window() == QUOTA_BACKOFF);
+        let again = note.to_error();
+        assert_eq!(
+            (again.kind(), again.errcode()),
+            (ErrorKind::WeChat, Some(45009))
+        );
+        assert!(again.to_string().contains("45009"), "{again}");
+        // Version 1 notes from an older build still count.
+        let v1 = FailureNote::decode("v1 5 network - timed out").unwrap();
+        assert_eq!((v1.streak, v1.message.as_str()), (1, "timed out"));
+        assert!(v1.is_for("any"));
+        for junk in [
+            "",
+            "v3 1 1 network - x",
+            "v1 x network - m",
+            "v2 1 x wx network - m",
+            "v2 1 1 wx nonsense - m",
+            "v1 1 nonsense - m",
+            "\u{0}",
+        ] {
+            assert_eq!(FailureNote::decode(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn the_window_doubles_with_the_streak_up_to_a_minute() {
+        let mut note = FailureNote::of(&Error::Passive, None, "wx1");
+        let mut last = Duration::ZERO;
+        for streak in 1..=12 {
+            note.streak = streak;
+            let w = note.window();
+            assert!(w >= last, "streak {streak}: {w:?} < {last:?}");
+            let base = Duration::from_secs(1 << (streak - 1).min(6)).min(MAX_WINDOW);
+            assert!(w >= base && w <= base + base / 4, "streak {streak}: {w:?}");
+            last = w;
+        }
+        let next = FailureNote::of(&Error::Passive, Some(&note), "wx1");
+        assert_eq!(next.streak, 13);
+    }
+
+    #[test]
+    fn a_note_from_the_future_counts_as_now() {
+        let mut note = FailureNote::of(&Error::Passive, None, "wx1");
+        note.at_us += 3_600_000_000; // the clock was stepped back an hour
+        assert!(note.clamp_to_now());
+        assert!(note.within(Duration::from_secs(2)));
+        assert!(!note.clamp_to_now());
+    }
+}
+
+/// Properties of the failure note's encoding (proptest).
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn notes_round_trip(at_us in any::<u64>(), streak in 1u32.., code in proptest::option::of(any::<i64>()),
+                            appid in "[!-~]{1,32}", kind in 0usize..5, message in "[^\r\n]{0,200}") {
+            let kinds = [ErrorKind::Config, ErrorKind::WeChat, ErrorKind::Network, ErrorKind::Store, ErrorKind::Passive];
+            let message = message.trim_end().to_string();
+            let note = FailureNote { at_us, streak, appid, kind: kinds[kind], errcode: code, message };
+            prop_assert_eq!(FailureNote::decode(&note.encode()), Some(note));
+        }
+
+        #[test]
+        fn any_text_decodes_without_panic(text in "\\PC{0,300}") {
+            let _ = FailureNote::decode(&text);
+        }
+
+        #[test]
+        fn windows_are_bounded(at_us in any::<u64>(), streak in any::<u32>()) {
+            let note = FailureNote { at_us, streak, appid: String::new(), kind: ErrorKind::Network, errcode: None, message: String::new() };
+            prop_assert!(note.window() <= MAX_WINDOW + MAX_WINDOW / 4);
+        }
+    }
+}

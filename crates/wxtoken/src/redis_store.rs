@@ -1,0 +1,437 @@
+//! The shared store for sites on several hosts: Redis.
+//!
+//! Keys, all in one cluster hash slot (the `{appid}` hash tag), never holding
+//! the secret, values plain strings any client in any language reads:
+//!
+//! | key | value | TTL |
+//! |---|---|---|
+//! | `{prefix}:{appid}:access_token` | the token | until it expires |
+//! | `{prefix}:{appid}:access_token:expires_at` | Unix seconds, decimal | the same |
+//! | `{prefix}:{appid}:access_token:lock` | a random owner id, while a refresh runs | HTTP timeout + 2 s |
+//! | `{prefix}:{appid}:access_token:failure` | the note of the last failed refresh | 2 minutes |
+//!
+//! (with braces around the appid). A refresh takes the lock with
+//! `SET NX PX` and a random owner, re-reads, fetches, writes both keys in
+//! one `MULTI`, and releases the lock by compare-and-delete; a crashed holder's
+//! lock expires on its own. Invalidation is a compare-and-delete of the pair.
+//!
+//! A hit makes no round trip: each process keeps what it last read and looks
+//! again only after [`RECHECK_INTERVAL`] (about a second), or when the cache
+//! finds that token due for a refresh (it then asks with [`TokenStore::reload`]).
+//! Another host's refresh retires the old token only five minutes later, so a
+//! second of staleness is safe. When Redis cannot be reached, a token read
+//! before that is still valid keeps being served; with none, callers get a
+//! clear error within the Redis timeout and nobody fetches (fetching without
+//! the shared lock would retire every other host's token). There is no
+//! fallback to local files, for the same reason.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::cached::Cached;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::legacy_format::{parse_expiry, parse_token};
+use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
+
+/// How long a process serves what it last read before asking Redis again.
+pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest a single Redis operation may take (shorter when the HTTP
+/// timeout is).
+const MAX_REDIS_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a failure note outlives the refresh that wrote it: longer than
+/// any back-off window.
+const NOTE_TTL_SECS: u64 = 120;
+
+const RELEASE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"#;
+const INVALIDATE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1], KEYS[2]) else return 0 end"#;
+
+/// The key names for one app's token.
+#[derive(Debug, Clone)]
+struct Keys {
+    token: String,
+    expires_at: String,
+    lock: String,
+    failure: String,
+}
+
+impl Keys {
+    fn new(prefix: &str, appid: &str) -> Keys {
+        let base = format!("{prefix}:{{{appid}}}:access_token");
+        Keys {
+            expires_at: format!("{base}:expires_at"),
+            lock: format!("{base}:lock"),
+            failure: format!("{base}:failure"),
+            token: base,
+        }
+    }
+}
+
+/// The connection, shared by the store and its lock guards.
+struct Conn {
+    url: String,
+    /// The URL with its password masked, for messages.
+    shown: String,
+    ca_file: Option<std::path::PathBuf>,
+    timeout: Duration,
+    /// `(pid, connection)`: a connection made before a fork belongs to the
+    /// parent and is never used (or closed) by the child.
+    slot: Mutex<Option<(u32, redis::Connection)>>,
+}
+
+impl Conn {
+    /// Runs `f` on the connection, connecting first if needed; any error
+    /// drops the connection so the next call reconnects.
+    fn with<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+    ) -> Result<T> {
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        let pid = std::process::id();
+        if slot.as_ref().is_some_and(|(p, _)| *p != pid) {
+            if let Some(inherited) = slot.take() {
+                std::mem::forget(inherited);
+            }
+        }
+        if slot.is_none() {
+            *slot = Some((pid, self.connect()?));
+        }
+        let (_, con) = slot.as_mut().expect("connected above");
+        match f(con) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                *slot = None;
+                Err(self.error(op, &e))
+            }
+        }
+    }
+
+    fn connect(&self) -> Result<redis::Connection> {
+        let client = match &self.ca_file {
+            Some(path) if self.url.starts_with("rediss://") => {
+                let pem =
+                    crate::file_safety::read_setting_file(path, "WX_CA_FILE", 4 << 20, false)?;
+                // redis builds its TLS client from rustls's process default.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                redis::Client::build_with_tls(
+                    self.url.as_str(),
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(pem),
+                    },
+                )
+            }
+            _ => {
+                if self.url.starts_with("rediss://") {
+                    let _ = rustls::crypto::ring::default_provider().install_default();
+                }
+                redis::Client::open(self.url.as_str())
+            }
+        }
+        .map_err(|e| self.error("connect to", &e))?;
+        let con = client
+            .get_connection_with_timeout(self.timeout)
+            .map_err(|e| self.error("connect to", &e))?;
+        con.set_read_timeout(Some(self.timeout))
+            .and_then(|()| con.set_write_timeout(Some(self.timeout)))
+            .map_err(|e| self.error("configure", &e))?;
+        Ok(con)
+    }
+
+    fn error(&self, op: &'static str, e: &redis::RedisError) -> Error {
+        let mut reason = e.to_string();
+        if let Some(pw) = password(&self.url) {
+            reason = reason.replace(&pw, "***");
+        }
+        Error::Redis {
+            op,
+            server: self.shown.clone(),
+            reason,
+        }
+    }
+}
+
+/// The password in a Redis URL, if any.
+fn password(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    parsed
+        .password()
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+}
+
+/// The URL with any password replaced by `***`.
+pub(crate) fn mask_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "(an invalid Redis URL)".into(),
+    }
+}
+
+/// One app's token in Redis; see the module docs for the layout.
+pub(crate) struct RedisStore {
+    conn: Arc<Conn>,
+    keys: Keys,
+    lock_ttl: Duration,
+    /// What this process last read, and when.
+    memo: Mutex<Option<(Cached, Instant)>>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("server", &self.conn.shown)
+            .field("key", &self.keys.token)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// The store for `config`'s app on `config`'s Redis URL. Connects on
+    /// first use, not here.
+    ///
+    /// # Panics
+    /// If the configuration names no Redis URL.
+    pub(crate) fn new(config: &Config) -> RedisStore {
+        let url = config
+            .redis_url()
+            .expect("RedisStore::new needs a configuration with a Redis URL")
+            .to_string();
+        RedisStore {
+            conn: Arc::new(Conn {
+                shown: mask_url(&url),
+                url,
+                ca_file: config.ca_file().map(Into::into),
+                timeout: config.http_timeout().min(MAX_REDIS_TIMEOUT),
+                slot: Mutex::new(None),
+            }),
+            keys: Keys::new(config.redis_prefix(), config.appid()),
+            lock_ttl: config.http_timeout() + Duration::from_secs(2),
+            memo: Mutex::new(None),
+        }
+    }
+
+    fn memo(&self) -> MutexGuard<'_, Option<(Cached, Instant)>> {
+        self.memo.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> Result<Option<Cached>> {
+        let keys = [&self.keys.token, &self.keys.expires_at];
+        let (token, expiry): (Option<Vec<u8>>, Option<Vec<u8>>) = self
+            .conn
+            .with("read from", |c| redis::cmd("MGET").arg(&keys).query(c))?;
+        let cached = token.and_then(|t| parse_token(&t)).map(|token| Cached {
+            token,
+            expires_at: expiry.as_deref().map_or(0, parse_expiry),
+            written_at: None,
+        });
+        *self.memo() = cached.clone().map(|c| (c, Instant::now()));
+        Ok(cached)
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl TokenStore for RedisStore {
+    fn load(&self) -> Result<Option<Cached>> {
+        if let Some((c, at)) = self.memo().as_ref() {
+            if at.elapsed() < RECHECK_INTERVAL {
+                return Ok(Some(c.clone()));
+            }
+        }
+        self.reload()
+    }
+
+    fn reload(&self) -> Result<Option<Cached>> {
+        match self.read() {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                // Redis is down or slow: a token read before that still
+                // works, and serving it beats failing every request. Look
+                // again only after another interval.
+                let mut memo = self.memo();
+                match memo.as_mut() {
+                    Some((c, at)) if c.is_valid(unix_now()) => {
+                        *at = Instant::now();
+                        Ok(Some(c.clone()))
+                    }
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
+    fn try_lock(&self) -> Result<LockOutcome> {
+        let owner = random_owner();
+        let ms = self.lock_ttl.as_millis() as u64;
+        let set: Option<String> = self.conn.with("lock", |c| {
+            redis::cmd("SET")
+                .arg(&self.keys.lock)
+                .arg(&owner)
+                .arg("NX")
+                .arg("PX")
+                .arg(ms)
+                .query(c)
+        })?;
+        Ok(match set {
+            Some(_) => LockOutcome::Held(Box::new(RedisLock {
+                conn: self.conn.clone(),
+                keys: self.keys.clone(),
+                owner,
+            })),
+            None => LockOutcome::Busy,
+        })
+    }
+
+    fn save(&self, cached: &Cached, _old_still_valid: bool) -> Result<()> {
+        // One MULTI: no reader ever sees a new token with an old expiry.
+        let at_ms = cached.expires_at.saturating_mul(1000);
+        self.conn.with("write to", |c| {
+            redis::pipe()
+                .atomic()
+                .cmd("SET")
+                .arg(&self.keys.token)
+                .arg(&cached.token)
+                .arg("PXAT")
+                .arg(at_ms)
+                .ignore()
+                .cmd("SET")
+                .arg(&self.keys.expires_at)
+                .arg(cached.expires_at.to_string())
+                .arg("PXAT")
+                .arg(at_ms)
+                .ignore()
+                .query::<()>(c)
+        })?;
+        *self.memo() = Some((cached.clone(), Instant::now()));
+        Ok(())
+    }
+
+    fn invalidate(&self, failed: &str) -> Result<bool> {
+        let dropped: i64 = self.conn.with("invalidate in", |c| {
+            redis::Script::new(INVALIDATE)
+                .key(&self.keys.token)
+                .key(&self.keys.expires_at)
+                .arg(failed)
+                .invoke(c)
+        })?;
+        let mut memo = self.memo();
+        if memo.as_ref().is_some_and(|(c, _)| c.token == failed) {
+            *memo = None;
+        }
+        Ok(dropped > 0)
+    }
+
+    fn describe(&self) -> StoreInfo {
+        StoreInfo {
+            kind: "redis".into(),
+            location: format!("{} key {}", self.conn.shown, self.keys.token),
+            lock: format!("{} key {}", self.conn.shown, self.keys.lock),
+        }
+    }
+}
+
+/// The Redis lock, released by compare-and-delete when dropped.
+struct RedisLock {
+    conn: Arc<Conn>,
+    keys: Keys,
+    owner: String,
+}
+
+impl StoreLock for RedisLock {
+    fn read_note(&self) -> Option<String> {
+        self.conn
+            .with("read from", |c| {
+                redis::cmd("GET")
+                    .arg(&self.keys.failure)
+                    .query::<Option<String>>(c)
+            })
+            .ok()
+            .flatten()
+    }
+
+    fn write_note(&self, note: &str) {
+        let _ = self.conn.with("write to", |c| {
+            if note.is_empty() {
+                redis::cmd("DEL").arg(&self.keys.failure).query::<()>(c)
+            } else {
+                redis::cmd("SET")
+                    .arg(&self.keys.failure)
+                    .arg(note)
+                    .arg("EX")
+                    .arg(NOTE_TTL_SECS)
+                    .query::<()>(c)
+            }
+        });
+    }
+}
+
+impl Drop for RedisLock {
+    fn drop(&mut self) {
+        // Only our own lock: if it expired and someone else took it, theirs
+        // stays. If Redis is unreachable, it expires on its own.
+        let _ = self.conn.with("unlock", |c| {
+            redis::Script::new(RELEASE)
+                .key(&self.keys.lock)
+                .arg(&self.owner)
+                .invoke::<i64>(c)
+        });
+    }
+}
+
+/// A lock owner id no other process will pick: 16 bytes from the kernel's
+/// random source, or (should that fail) pid, time and a counter.
+fn random_owner() -> String {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let mut bytes = [0u8; 16];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok()
+    {
+        return bytes.iter().map(|b| format!("{b:02x}")).collect();
+    }
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_one_hash_slot_and_never_hold_the_secret() {
+        let k = Keys::new("wxtoken", "wx123");
+        assert_eq!(k.token, "wxtoken:{wx123}:access_token");
+        assert_eq!(k.expires_at, "wxtoken:{wx123}:access_token:expires_at");
+        for key in [&k.token, &k.expires_at, &k.lock, &k.failure] {
+            assert!(key.contains("{wx123}"), "{key}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            mask_url("redis://app:hunter2@10.0.0.5:6379/2"),
+            "redis://app:***@10.0.0.5:6379/2"
+        );
+        assert_eq!(mask_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(password("redis://:pw@h:1/0").as_deref(), Some("pw"));
+    }
+}
