@@ -58,6 +58,7 @@ step rust "$MAKE" --no-print-directory test-rust
 step c "$MAKE" --no-print-directory test-c
 step php "$MAKE" --no-print-directory test-php
 step security "$MAKE" --no-print-directory test-security
+step redis "$MAKE" --no-print-directory test-redis
 
 echo
 echo "=== summary"

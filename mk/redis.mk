@@ -1,0 +1,7 @@
+# The Redis store across the CLI, C and PHP, against a redis-server started
+# by the test (tests/redis/run.sh).
+
+.PHONY: test-redis
+test-redis: deps
+	$(CARGO) build -p wxtoken-cli -p wxtoken-ffi -p wxtoken-php -p wechat-mock
+	bash tests/redis/run.sh

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# One racer for tests/redis/run.sh: KIND is cli, c or php. Signals it is
+# ready (a file in READY), waits for the file GO, then asks for the token and
+# prints it. The settings (WX_REDIS_URL, ...) come from the environment.
+kind=$1 go=$2 ready=$3
+touch "$ready$$"
+while [ ! -e "$go" ]; do sleep 0.01; done
+case "$kind" in
+    cli) exec "$WXT_BIN/wxtoken" get ;;
+    c) exec "$WXT_BIN/api_dynamic" get ;;
+    php) exec "${PHP:-php}" -n -d "extension=$WXT_BIN/libwxtoken_php.so" -r '$t = getToken(); echo $t === "" ? "EMPTY " . wxtoken_last_error() : $t, "\n";' ;;
+esac
