@@ -221,3 +221,53 @@ fn sixty_four_processes_on_an_expired_cache_make_one_upstream_call() {
     assert!(!tokens.contains("") && !tokens.contains("EXPIRED_TOKEN"));
     assert_eq!(s.mock.stats().token_calls, 1);
 }
+
+/// Async tasks in this process and `wxtoken get` processes on the same
+/// expired files: one upstream call for all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_tasks_and_cli_processes_share_one_refresh() {
+    let s = Setup::new("mixed");
+    std::fs::write(s.token_file(), "EXPIRED_TOKEN").unwrap();
+    std::fs::write(s.dir.join("expiry.txt"), "1").unwrap();
+    s.mock
+        .set_fault(Some(Fault::Slow(Duration::from_millis(400))), None);
+    let config = wxtoken::Config::builder()
+        .appid("wx_test_appid")
+        .secret(SECRET)
+        .api_base(s.mock.url())
+        .token_file(s.token_file())
+        .expiry_file(s.dir.join("expiry.txt"))
+        .http_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let cache = std::sync::Arc::new(wxtoken::TokenCache::new(config));
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            s.cmd(&["get"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get_token_async().await })
+        })
+        .collect();
+    let mut tokens = HashSet::new();
+    for t in tasks {
+        tokens.insert(t.await.unwrap().unwrap());
+    }
+    for c in children {
+        let o = tokio::task::spawn_blocking(move || c.wait_with_output().unwrap())
+            .await
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        tokens.insert(stdout(&o).trim().to_string());
+    }
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert!(!tokens.contains("EXPIRED_TOKEN"));
+    assert_eq!(s.mock.stats().token_calls, 1);
+}

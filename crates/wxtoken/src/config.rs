@@ -234,6 +234,26 @@ impl Config {
     }
 }
 
+/// A setting as a source gave it: text from the environment, an ini entry or
+/// a flag (parsed and checked in `build`), or a typed value from a setter
+/// (only checked), so a `Duration` never goes through text and back.
+#[derive(Clone, Debug)]
+enum Given<T> {
+    Text(String),
+    Typed(T),
+}
+
+impl<T: Copy> Given<T> {
+    /// The value, parsing text with `parse` (which names the setting in its
+    /// error).
+    fn value(&self, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+        match self {
+            Given::Text(s) => parse(s),
+            Given::Typed(v) => Ok(*v),
+        }
+    }
+}
+
 /// Collects settings from any number of sources, then validates them once.
 #[derive(Clone, Default)]
 pub struct ConfigBuilder {
@@ -242,14 +262,14 @@ pub struct ConfigBuilder {
     token_file: Option<PathBuf>,
     expiry_file: Option<PathBuf>,
     api_base: Option<String>,
-    refresh_margin: Option<String>,
-    mode: Option<String>,
-    http_timeout: Option<String>,
+    refresh_margin: Option<Given<u64>>,
+    mode: Option<Given<Mode>>,
+    http_timeout: Option<Given<Duration>>,
     redis_url: Option<String>,
-    passive: Option<String>,
+    passive: Option<Given<bool>>,
     ca_file: Option<PathBuf>,
     secret_file: Option<PathBuf>,
-    allow_http: Option<String>,
+    allow_http: Option<Given<bool>>,
     redis_prefix: Option<String>,
 }
 
@@ -309,16 +329,16 @@ impl ConfigBuilder {
                 self.secret_file = Some(v.into());
                 self.secret = None;
             }
-            "WX_ALLOW_HTTP" => self.allow_http = Some(v),
+            "WX_ALLOW_HTTP" => self.allow_http = Some(Given::Text(v)),
             "WX_REDIS_PREFIX" => self.redis_prefix = Some(v),
             "WX_TOKEN_FILE" => self.token_file = Some(v.into()),
             "WX_EXPIRY_FILE" => self.expiry_file = Some(v.into()),
             "WX_API_BASE" => self.api_base = Some(v),
-            "WX_REFRESH_MARGIN" => self.refresh_margin = Some(v),
-            "WX_TOKEN_MODE" => self.mode = Some(v),
-            "WX_HTTP_TIMEOUT" => self.http_timeout = Some(v),
+            "WX_REFRESH_MARGIN" => self.refresh_margin = Some(Given::Text(v)),
+            "WX_TOKEN_MODE" => self.mode = Some(Given::Text(v)),
+            "WX_HTTP_TIMEOUT" => self.http_timeout = Some(Given::Text(v)),
             "WX_REDIS_URL" => self.redis_url = Some(v),
-            "WX_PASSIVE" => self.passive = Some(v),
+            "WX_PASSIVE" => self.passive = Some(Given::Text(v)),
             "WX_CA_FILE" => self.ca_file = Some(v.into()),
             other => return Err(Error::Config(format!("unknown setting {other}"))),
         }
@@ -347,7 +367,7 @@ impl ConfigBuilder {
     /// Allows `http://` API bases on hosts other than loopback, which sends
     /// the secret in clear text (default: refused).
     pub fn allow_http(mut self, allow: bool) -> Self {
-        self.allow_http = Some(if allow { "1" } else { "0" }.to_string());
+        self.allow_http = Some(Given::Typed(allow));
         self
     }
     /// Token file path (default `token.txt`).
@@ -367,17 +387,17 @@ impl ConfigBuilder {
     }
     /// Refresh margin in seconds (default 300).
     pub fn refresh_margin(mut self, secs: u64) -> Self {
-        self.refresh_margin = Some(secs.to_string());
+        self.refresh_margin = Some(Given::Typed(secs));
         self
     }
     /// Token endpoint (default [`Mode::Token`]).
     pub fn mode(mut self, mode: Mode) -> Self {
-        self.mode = Some(mode.as_str().to_string());
+        self.mode = Some(Given::Typed(mode));
         self
     }
     /// HTTP timeout for a whole fetch (default 10 s).
     pub fn http_timeout(mut self, timeout: Duration) -> Self {
-        self.http_timeout = Some(format!("{}", timeout.as_secs_f64()));
+        self.http_timeout = Some(Given::Typed(timeout));
         self
     }
     /// Redis URL for a shared store: `redis://[user:pass@]host[:port][/db]`,
@@ -393,7 +413,7 @@ impl ConfigBuilder {
     }
     /// Never fetch; only read what others cached.
     pub fn passive(mut self, passive: bool) -> Self {
-        self.passive = Some(if passive { "1" } else { "0" }.to_string());
+        self.passive = Some(Given::Typed(passive));
         self
     }
     /// Extra trusted CA bundle (PEM).
@@ -443,18 +463,20 @@ impl ConfigBuilder {
                 "token file and expiry file are the same path".into(),
             ));
         }
-        let allow_http = parse_flag(self.allow_http.as_deref(), "allow http", "WX_ALLOW_HTTP")?;
+        let allow_http = flag(self.allow_http.as_ref(), "allow http", "WX_ALLOW_HTTP")?;
         let api_base = parse_api_base(
             self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE),
             allow_http,
         )?;
-        let refresh_margin = match self.refresh_margin {
+        let refresh_margin = match &self.refresh_margin {
             None => DEFAULT_REFRESH_MARGIN,
-            Some(s) => {
-                let m: u64 = s.trim().parse().map_err(|_| {
-                    Error::Config(format!(
-                        "refresh margin must be a whole number of seconds, got {s:?} (WX_REFRESH_MARGIN)"
-                    ))
+            Some(given) => {
+                let m = given.value(|s| {
+                    s.trim().parse().map_err(|_| {
+                        Error::Config(format!(
+                            "refresh margin must be a whole number of seconds, got {s:?} (WX_REFRESH_MARGIN)"
+                        ))
+                    })
                 })?;
                 if m >= MAX_TOKEN_LIFETIME {
                     return Err(Error::Config(format!(
@@ -464,33 +486,43 @@ impl ConfigBuilder {
                 m
             }
         };
-        let mode = match self.mode.as_deref().map(str::trim) {
-            None | Some("token") => Mode::Token,
-            Some("stable") => Mode::Stable,
-            Some(other) => {
-                return Err(Error::Config(format!(
+        let mode = match &self.mode {
+            None => Mode::Token,
+            Some(given) => given.value(|s| match s.trim() {
+                "token" => Ok(Mode::Token),
+                "stable" => Ok(Mode::Stable),
+                other => Err(Error::Config(format!(
                     "mode must be \"token\" or \"stable\", got {other:?} (WX_TOKEN_MODE)"
-                )))
-            }
+                ))),
+            })?,
         };
-        let http_timeout = match self.http_timeout {
+        let http_timeout = match &self.http_timeout {
             None => DEFAULT_HTTP_TIMEOUT,
-            Some(s) => {
-                let secs: f64 = s.trim().parse().map_err(|_| {
-                    Error::Config(format!(
-                        "HTTP timeout must be a number of seconds, got {s:?} (WX_HTTP_TIMEOUT)"
-                    ))
+            Some(given) => {
+                let t = given.value(|s| {
+                    let secs: f64 = s.trim().parse().map_err(|_| {
+                        Error::Config(format!(
+                            "HTTP timeout must be a number of seconds, got {s:?} (WX_HTTP_TIMEOUT)"
+                        ))
+                    })?;
+                    Duration::try_from_secs_f64(secs).map_err(|_| {
+                        Error::Config(format!(
+                            "HTTP timeout must be above 0 and at most {}s, got {s:?} (WX_HTTP_TIMEOUT)",
+                            MAX_HTTP_TIMEOUT.as_secs()
+                        ))
+                    })
                 })?;
-                if !(secs > 0.0 && secs <= MAX_HTTP_TIMEOUT.as_secs_f64()) {
+                if t.is_zero() || t > MAX_HTTP_TIMEOUT {
                     return Err(Error::Config(format!(
-                        "HTTP timeout must be above 0 and at most {}s, got {s:?} (WX_HTTP_TIMEOUT)",
-                        MAX_HTTP_TIMEOUT.as_secs()
+                        "HTTP timeout must be above 0 and at most {}s, got {:?} (WX_HTTP_TIMEOUT)",
+                        MAX_HTTP_TIMEOUT.as_secs(),
+                        t.as_secs_f64().to_string()
                     )));
                 }
-                Duration::from_secs_f64(secs)
+                t
             }
         };
-        let passive = parse_flag(self.passive.as_deref(), "passive", "WX_PASSIVE")?;
+        let passive = flag(self.passive.as_ref(), "passive", "WX_PASSIVE")?;
         let redis_url = self.redis_url.filter(|s| !s.trim().is_empty());
         if let Some(url) = &redis_url {
             let ok = (url.starts_with("redis://") || url.starts_with("rediss://"))
@@ -536,14 +568,15 @@ impl ConfigBuilder {
 }
 
 /// A yes/no setting: 1/true/on/yes or 0/false/off/no (empty is no).
-fn parse_flag(value: Option<&str>, label: &str, name: &str) -> Result<bool> {
-    match value.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("" | "0" | "false" | "off" | "no") => Ok(false),
-        Some("1" | "true" | "on" | "yes") => Ok(true),
-        Some(other) => Err(Error::Config(format!(
+fn flag(value: Option<&Given<bool>>, label: &str, name: &str) -> Result<bool> {
+    let Some(given) = value else { return Ok(false) };
+    given.value(|s| match s.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "false" | "off" | "no" => Ok(false),
+        "1" | "true" | "on" | "yes" => Ok(true),
+        other => Err(Error::Config(format!(
             "{label} must be 1 or 0, got {other:?} ({name})"
         ))),
-    }
+    })
 }
 
 /// The secret from the first line of its file; see
@@ -703,6 +736,22 @@ mod tests {
             assert!(e.contains(name), "{e} should name {name}");
         }
         assert!(base().set("WX_NOPE", "1").is_err());
+        // Typed setters are checked as strictly as text.
+        assert!(base().http_timeout(Duration::ZERO).build().is_err());
+        assert!(base()
+            .http_timeout(Duration::from_secs(301))
+            .build()
+            .is_err());
+    }
+
+    #[test]
+    fn typed_values_stay_typed() {
+        // 1/3 s has no exact decimal form: a round trip through text would
+        // change it.
+        let t = Duration::from_nanos(333_333_333);
+        let c = base().http_timeout(t).mode(Mode::Stable).build().unwrap();
+        assert_eq!(c.http_timeout(), t);
+        assert_eq!(c.mode(), Mode::Stable);
     }
 
     #[test]

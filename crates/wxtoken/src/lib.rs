@@ -1,22 +1,107 @@
 //! # wxtoken
 //!
-//! A cache for the WeChat `access_token` that many threads and processes
-//! share through the legacy `token.txt` / `expiry.txt` files:
+//! A cache for the WeChat `access_token` that many threads, processes and
+//! hosts share: through the legacy `token.txt` / `expiry.txt` files (so the
+//! old PHP script, the PHP extension and C programs all see one token), or
+//! through Redis when a site runs on several hosts.
 //!
-//! - a hit (`now < expiry - margin`) reads two small files, or only `stat`s
-//!   them when nothing changed since the last read, and makes no network call;
-//! - a miss takes an `flock` on `token.txt.lock`, re-reads, and only then
-//!   fetches: one upstream call per expiry, however many callers;
-//! - writes are temp file + fsync + rename, mode 0600, so no reader ever
-//!   sees a torn file;
-//! - error answers never touch the files, and no error carries the secret.
+//! - a hit (`now < expiry - margin`) makes no network call and takes no lock
+//!   (two `fstat`s on the files; nothing at all on Redis within a second);
+//! - a miss takes the store's lock, looks again, and only then fetches: one
+//!   upstream call per expiry, however many callers;
+//! - writes never leave a torn or half-written pair, files are mode 0600, and
+//!   planted links and foreign files are refused (SECURITY.md);
+//! - error answers never touch the store, failures back off for everyone, and
+//!   no error, log line or `Debug` output carries the secret.
 //!
-//! ```no_run
+//! The examples below run against `wechat-mock`, a local stand-in for the
+//! WeChat API; in production leave `api_base` at its default.
+//!
+//! ## Blocking
+//!
+//! ```
+//! # let mock = wechat_mock::MockServer::start().unwrap();
+//! # let dir = tempfile::tempdir().unwrap();
 //! use wxtoken::{Config, TokenCache};
-//! let cache = TokenCache::new(Config::from_env()?);
-//! let token = cache.get_token()?;
+//!
+//! let config = Config::builder()
+//!     .appid("wx_test_appid")
+//!     .secret("test_secret_0123456789") // or .secret_file(...), or Config::from_env()
+//!     .token_file(dir.path().join("token.txt"))
+//!     .expiry_file(dir.path().join("expiry.txt"))
+//! #   .api_base(mock.url())
+//!     .build()?;
+//! let cache = TokenCache::new(config);
+//! let token = cache.get_token()?; // fetched once...
+//! assert_eq!(cache.get_token()?, token); // ...then a hit
 //! # Ok::<(), wxtoken::Error>(())
 //! ```
+//!
+//! ## Async, on your tokio runtime
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), wxtoken::Error> {
+//! # let (mock, dir) = (wechat_mock::MockServer::start().unwrap(), tempfile::tempdir().unwrap());
+//! use std::sync::Arc;
+//! use wxtoken::{Config, TokenCache};
+//!
+//! # let config = Config::builder().appid("wx_test_appid").secret("test_secret_0123456789")
+//! #     .token_file(dir.path().join("token.txt")).expiry_file(dir.path().join("expiry.txt"))
+//! #     .api_base(mock.url()).build()?;
+//! let cache = Arc::new(TokenCache::new(config)); // share one per process
+//! let token = cache.get_token_async().await?;
+//! // The blocking calls work here too (they never panic inside a runtime),
+//! // but they hold the thread for a refresh.
+//! assert_eq!(cache.get_token()?, token);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## When WeChat rejects the token
+//!
+//! After a business API answers 40001, 40014 or 42001, hand the token back;
+//! it is dropped only if it is still the cached one, and the next call
+//! refreshes once.
+//!
+//! ```
+//! # let mock = wechat_mock::MockServer::start().unwrap();
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let config = wxtoken::Config::builder().appid("wx_test_appid").secret("test_secret_0123456789")
+//! #     .token_file(dir.path().join("token.txt")).expiry_file(dir.path().join("expiry.txt"))
+//! #     .api_base(mock.url()).build()?;
+//! # let cache = wxtoken::TokenCache::new(config);
+//! let rejected = cache.get_token()?;
+//! // ... the business API said 40001 for `rejected` ...
+//! assert!(cache.invalidate(&rejected)?);
+//! let fresh = cache.get_token()?;
+//! assert_ne!(fresh, rejected);
+//! assert!(!cache.invalidate(&rejected)?); // an old token never drops a newer one
+//! # Ok::<(), wxtoken::Error>(())
+//! ```
+//!
+//! ## Status, without fetching
+//!
+//! ```
+//! # let mock = wechat_mock::MockServer::start().unwrap();
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let config = wxtoken::Config::builder().appid("wx_test_appid").secret("test_secret_0123456789")
+//! #     .token_file(dir.path().join("token.txt")).expiry_file(dir.path().join("expiry.txt"))
+//! #     .api_base(mock.url()).build()?;
+//! # let cache = wxtoken::TokenCache::new(config);
+//! let status = cache.status()?;
+//! assert!(!status.present); // nothing cached yet, and nothing fetched
+//! cache.get_token()?;
+//! let status = cache.status()?;
+//! assert!(status.fresh && status.seconds_left.unwrap() > 7000);
+//! assert_eq!(status.store.kind, "files");
+//! println!("{}", status.token_preview.unwrap()); // the first characters only
+//! # Ok::<(), wxtoken::Error>(())
+//! ```
+//!
+//! Errors are [`Error`], `Send + Sync + 'static`, usable with `?` in any
+//! handler, with [`Error::kind`] and [`Error::errcode`] to decide what to do.
+//! A store of your own plugs in through [`TokenStore`].
 
 #![deny(missing_docs)]
 
