@@ -138,3 +138,34 @@ fn unreachable_server_is_a_network_error_naming_the_host() {
         "{text}"
     );
 }
+
+/// A host that accepts no connection (its accept queue is full, so SYNs are
+/// dropped and connect hangs) must not use up the whole timeout: the time is
+/// divided so the second base in the list gets its try.
+#[test]
+fn a_black_holed_first_base_leaves_time_for_the_second() {
+    use std::os::fd::AsRawFd;
+    let w = expired_world();
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: a listening socket we own; a backlog of 0 keeps its queue tiny.
+    assert_eq!(unsafe { libc::listen(hole.as_raw_fd(), 0) }, 0);
+    let addr = hole.local_addr().unwrap();
+    // Fill the queue (never accepted), until a connect no longer completes.
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => break,
+        }
+    }
+    let cache = w.cache_with(
+        w.builder()
+            .api_base(format!("http://{addr},{}", w.mock.url()))
+            // 5 s: once, all of it went to the first host's connect.
+            .http_timeout(Duration::from_secs(5)),
+    );
+    let token = cache.get_token().unwrap();
+    assert_eq!(Some(token), w.mock.stats().last_token);
+    assert_eq!(w.token_calls(), 1);
+    drop(fillers);
+}
