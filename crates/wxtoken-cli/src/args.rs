@@ -1,163 +1,176 @@
-//! Command-line parsing: flags override the `WX_*` environment.
+//! The command line, on clap: flags override the `WX_*` environment, every
+//! subcommand has `--help`, `--` ends the options (so `wxtoken invalidate --
+//! -TOKEN` works), and shells get completions (`wxtoken completions bash`).
 
-use wxtoken::{ConfigBuilder, Error};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use wxtoken::{ConfigBuilder, Result};
+
+/// Exit statuses, shown under `--help`.
+const EXIT_STATUS: &str = "\
+Exit status: 0 ok, 2 usage or configuration, 3 WeChat error, 4 network,
+5 cache store, 6 passive and nothing cached.
+
+Every option overrides its environment variable (WX_APPID, ...).";
+
+/// `wxtoken`: the WeChat access_token cache from the shell.
+#[derive(Parser, Debug)]
+#[command(name = "wxtoken", version, about, after_help = EXIT_STATUS)]
+pub struct Cli {
+    /// Settings, each overriding its environment variable.
+    #[command(flatten)]
+    pub settings: Settings,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
 
 /// What the user asked for.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Subcommand, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// Print the token.
+    /// Print the access token (cached, or fetched once)
     Get,
-    /// Describe the cached token; JSON when `json`.
+    /// The cached token's store, age and time left; fetches nothing
     Status {
-        /// Print JSON instead of text.
+        /// Print JSON instead of text
+        #[arg(long)]
         json: bool,
     },
-    /// Fetch a new token now.
+    /// Fetch a new token now and cache it
     Refresh,
-    /// Drop this token if it is still the cached one.
-    Invalidate(String),
-    /// Print usage.
-    Help,
-    /// Print the version.
-    Version,
+    /// Drop TOKEN if it is still the cached one (after 40001/40014/42001)
+    Invalidate {
+        /// The token the WeChat API rejected (after `--` if it starts with `-`)
+        token: String,
+    },
+    /// Keep one or many apps' tokens fresh ahead of expiry, for passive readers
+    Daemon {
+        /// TOML file with one [[app]] table per app (default: the one app the
+        /// environment describes)
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Serve Prometheus metrics and /healthz on this loopback address,
+        /// e.g. 127.0.0.1:9465
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
+    },
+    /// Print a shell completion script
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
 }
 
-/// Flag name → setting name. Every setting has a flag.
-const FLAGS: &[(&str, &str)] = &[
-    ("--appid", "WX_APPID"),
-    ("--secret", "WX_APPSECRET"),
-    ("--token-file", "WX_TOKEN_FILE"),
-    ("--expiry-file", "WX_EXPIRY_FILE"),
-    ("--api-base", "WX_API_BASE"),
-    ("--margin", "WX_REFRESH_MARGIN"),
-    ("--mode", "WX_TOKEN_MODE"),
-    ("--timeout", "WX_HTTP_TIMEOUT"),
-    ("--redis-url", "WX_REDIS_URL"),
-    ("--redis-prefix", "WX_REDIS_PREFIX"),
-    ("--ca-file", "WX_CA_FILE"),
-    ("--secret-file", "WX_APPSECRET_FILE"),
-];
+/// The settings flags. Each sets the setting of the same environment name.
+#[derive(Args, Debug, Default)]
+pub struct Settings {
+    /// App id [WX_APPID]
+    #[arg(long, global = true, value_name = "ID")]
+    appid: Option<String>,
+    /// App secret [WX_APPSECRET] (prefer --secret-file: flags show in `ps`)
+    #[arg(long, global = true, value_name = "SECRET", conflicts_with = "secret_file")]
+    secret: Option<String>,
+    /// Read the secret from the first line of a file that is not world-readable [WX_APPSECRET_FILE]
+    #[arg(long, global = true, value_name = "PATH")]
+    secret_file: Option<String>,
+    /// Token file [WX_TOKEN_FILE] (default token.txt)
+    #[arg(long, global = true, value_name = "PATH")]
+    token_file: Option<String>,
+    /// Expiry file [WX_EXPIRY_FILE] (default expiry.txt)
+    #[arg(long, global = true, value_name = "PATH")]
+    expiry_file: Option<String>,
+    /// API base URLs, comma-separated, tried in order [WX_API_BASE]
+    #[arg(long, global = true, value_name = "URLS")]
+    api_base: Option<String>,
+    /// Refresh margin in seconds [WX_REFRESH_MARGIN] (default 300)
+    #[arg(long, global = true, value_name = "SECONDS")]
+    margin: Option<String>,
+    /// Endpoint: token or stable [WX_TOKEN_MODE] (default token)
+    #[arg(long, global = true, value_name = "MODE")]
+    mode: Option<String>,
+    /// HTTP timeout for a whole fetch, seconds [WX_HTTP_TIMEOUT] (default 10)
+    #[arg(long, global = true, value_name = "SECONDS")]
+    timeout: Option<String>,
+    /// Shared Redis store [WX_REDIS_URL] (default: the files)
+    #[arg(long, global = true, value_name = "URL")]
+    redis_url: Option<String>,
+    /// Prefix of the Redis keys [WX_REDIS_PREFIX] (default wxtoken)
+    #[arg(long, global = true, value_name = "PREFIX")]
+    redis_prefix: Option<String>,
+    /// Extra trusted CA bundle, PEM [WX_CA_FILE]
+    #[arg(long, global = true, value_name = "PATH")]
+    ca_file: Option<String>,
+    /// Never fetch, only read the cache [WX_PASSIVE]; --passive=0 turns it off
+    #[arg(long, global = true, value_name = "1|0", num_args = 0..=1, default_missing_value = "1", require_equals = true)]
+    passive: Option<String>,
+    /// Allow http:// to a host other than loopback [WX_ALLOW_HTTP]
+    #[arg(long, global = true, value_name = "1|0", num_args = 0..=1, default_missing_value = "1", require_equals = true)]
+    allow_http: Option<String>,
+}
 
-/// Usage text.
-pub const USAGE: &str = "\
-usage: wxtoken [options] <command>
-
-commands:
-  get                 print the access token (cached, or fetched once)
-  status [--json]     the cached token's age and time left; fetches nothing
-  refresh             fetch a new token now and cache it
-  invalidate TOKEN    drop TOKEN if it is still the cached one (after 40001/42001)
-
-options (each overrides its environment variable):
-  --appid ID          WX_APPID
-  --secret SECRET     WX_APPSECRET (prefer the variable: flags show in `ps`)
-  --secret-file PATH  WX_APPSECRET_FILE  (first line; not world-readable)
-  --token-file PATH   WX_TOKEN_FILE      (default token.txt)
-  --expiry-file PATH  WX_EXPIRY_FILE     (default expiry.txt)
-  --api-base URLS     WX_API_BASE        (comma-separated, tried in order)
-  --margin SECONDS    WX_REFRESH_MARGIN  (default 300)
-  --mode token|stable WX_TOKEN_MODE      (default token)
-  --timeout SECONDS   WX_HTTP_TIMEOUT    (default 10)
-  --redis-url URL     WX_REDIS_URL       (shared store; default: the files)
-  --redis-prefix P    WX_REDIS_PREFIX    (default wxtoken)
-  --ca-file PATH      WX_CA_FILE
-  --passive[=1|0]     WX_PASSIVE: never fetch, only read the cache
-  -h, --help          this text
-  -V, --version       the version
-
-exit status: 0 ok, 2 usage or configuration, 3 WeChat error, 4 network,
-5 cache files, 6 passive and nothing cached";
-
-/// Parses `args` (without the program name) on top of `builder`.
-pub fn parse(
-    args: impl IntoIterator<Item = String>,
-    builder: &mut ConfigBuilder,
-) -> Result<Command, Error> {
-    let mut args = args.into_iter();
-    let mut words = Vec::new();
-    let mut json = false;
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| usage(format!("{name} needs a value")))
-        };
-        match flag.as_str() {
-            "-h" | "--help" => return Ok(Command::Help),
-            "-V" | "--version" => return Ok(Command::Version),
-            "--json" if inline.is_some() => return Err(usage("--json takes no value".into())),
-            "--json" => json = true,
-            // --passive alone means on; --passive=0 is honoured, not ignored.
-            "--passive" => {
-                builder.set("WX_PASSIVE", inline.as_deref().unwrap_or("1"))?;
+impl Settings {
+    /// Puts every flag given on top of `builder` (which holds the environment).
+    pub fn apply(&self, builder: &mut ConfigBuilder) -> Result<()> {
+        let given = [
+            ("WX_APPID", &self.appid),
+            ("WX_APPSECRET_FILE", &self.secret_file),
+            ("WX_APPSECRET", &self.secret),
+            ("WX_TOKEN_FILE", &self.token_file),
+            ("WX_EXPIRY_FILE", &self.expiry_file),
+            ("WX_API_BASE", &self.api_base),
+            ("WX_REFRESH_MARGIN", &self.margin),
+            ("WX_TOKEN_MODE", &self.mode),
+            ("WX_HTTP_TIMEOUT", &self.timeout),
+            ("WX_REDIS_URL", &self.redis_url),
+            ("WX_REDIS_PREFIX", &self.redis_prefix),
+            ("WX_CA_FILE", &self.ca_file),
+            ("WX_PASSIVE", &self.passive),
+            ("WX_ALLOW_HTTP", &self.allow_http),
+        ];
+        for (name, value) in given {
+            if let Some(v) = value {
+                builder.set(name, v)?;
             }
-            f if f.starts_with('-') && f.len() > 1 => {
-                let setting = FLAGS
-                    .iter()
-                    .find(|(name, _)| *name == f)
-                    .map(|(_, s)| *s)
-                    .ok_or_else(|| usage(format!("unknown option {f}")))?;
-                let v = value(f)?;
-                builder.set(setting, &v)?;
-            }
-            _ => words.push(arg),
         }
+        Ok(())
     }
-    let mut words = words.into_iter();
-    let cmd = match words.next().as_deref() {
-        None => return Err(usage("no command given".into())),
-        Some("get") => Command::Get,
-        Some("status") => Command::Status { json },
-        Some("refresh") => Command::Refresh,
-        Some("invalidate") => Command::Invalidate(
-            words
-                .next()
-                .ok_or_else(|| usage("invalidate needs the failed token".into()))?,
-        ),
-        Some("help") => Command::Help,
-        Some(other) => return Err(usage(format!("unknown command {other:?}"))),
-    };
-    if let Some(extra) = words.next() {
-        return Err(usage(format!("unexpected argument {extra:?}")));
-    }
-    if json && !matches!(cmd, Command::Status { .. }) {
-        return Err(usage("--json goes with status".into()));
-    }
-    Ok(cmd)
-}
-
-fn usage(msg: String) -> Error {
-    Error::Config(format!("{msg} (see wxtoken --help)"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse_strs(a: &[&str]) -> (Result<Command, Error>, ConfigBuilder) {
+    fn parse(a: &[&str]) -> std::result::Result<(Command, ConfigBuilder), clap::Error> {
+        let cli = Cli::try_parse_from(std::iter::once("wxtoken").chain(a.iter().copied()))?;
         let mut b = ConfigBuilder::default();
-        let r = parse(a.iter().map(|s| s.to_string()), &mut b);
-        (r, b)
+        cli.settings.apply(&mut b).unwrap();
+        Ok((cli.command, b))
     }
 
     #[test]
     fn commands_and_flags() {
-        let (r, b) = parse_strs(&["--appid", "wxA", "--secret=S1", "get"]);
-        assert_eq!(r.unwrap(), Command::Get);
+        let (cmd, b) = parse(&["--appid", "wxA", "--secret=S1", "get"]).unwrap();
+        assert_eq!(cmd, Command::Get);
         let c = b.build().unwrap();
         assert_eq!((c.appid(), c.secret().expose()), ("wxA", "S1"));
+        // Flags may follow the subcommand too.
+        let (cmd, b) = parse(&["status", "--json", "--appid", "wxB"]).unwrap();
+        assert_eq!(cmd, Command::Status { json: true });
+        assert_eq!(b.secret("s").build().unwrap().appid(), "wxB");
         assert_eq!(
-            parse_strs(&["status", "--json"]).0.unwrap(),
-            Command::Status { json: true }
+            parse(&["invalidate", "TOK"]).unwrap().0,
+            Command::Invalidate {
+                token: "TOK".into()
+            }
         );
+        // A token starting with '-' after `--`.
         assert_eq!(
-            parse_strs(&["invalidate", "TOK"]).0.unwrap(),
-            Command::Invalidate("TOK".into())
+            parse(&["invalidate", "--", "-abc"]).unwrap().0,
+            Command::Invalidate {
+                token: "-abc".into()
+            }
         );
     }
 
@@ -168,12 +181,12 @@ mod tests {
             (&["--passive=0", "get"], false),
             (&["--passive=1", "get"], true),
         ] {
-            let (r, b) = parse_strs(args);
-            assert_eq!(r.unwrap(), Command::Get);
+            let (cmd, b) = parse(args).unwrap();
+            assert_eq!(cmd, Command::Get);
             let c = b.appid("a").secret("s").build().unwrap();
             assert_eq!(c.passive(), passive, "{args:?}");
         }
-        let (_, b) = parse_strs(&["--passive=maybe", "get"]);
+        let (_, b) = parse(&["--passive=maybe", "get"]).unwrap();
         assert!(b.appid("a").secret("s").build().is_err());
     }
 
@@ -188,8 +201,16 @@ mod tests {
             &["invalidate"],
             &["get", "--json"],
             &["status", "--json=no"],
+            &["--secret", "a", "--secret-file", "b", "get"],
         ] {
-            assert!(parse_strs(a).0.is_err(), "{a:?}");
+            let e = parse(a).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{a:?}");
         }
+    }
+
+    #[test]
+    fn the_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

@@ -5,15 +5,19 @@
 //! configuration, WeChat, network and cache-file problems apart.
 
 mod args;
+mod daemon;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use args::Command;
+use args::{Cli, Command};
+use clap::{CommandFactory, Parser};
 use wxtoken::{ConfigBuilder, Error, ErrorKind, Status, TokenCache};
 
 fn main() -> ExitCode {
-    match run(std::env::args().skip(1)) {
+    // Usage errors exit 2 with clap's message; --help and --version exit 0.
+    let cli = Cli::try_parse().unwrap_or_else(|e| e.exit());
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("wxtoken: {e}");
@@ -33,20 +37,27 @@ fn exit_code(e: &Error) -> u8 {
     }
 }
 
-fn run(argv: impl Iterator<Item = String>) -> Result<(), Error> {
-    let mut builder = ConfigBuilder::from_env()?;
-    let command = args::parse(argv, &mut builder)?;
+fn run(cli: Cli) -> Result<(), Error> {
     let out = &mut std::io::stdout().lock();
-    match command {
-        Command::Help => return print(out, args::USAGE),
-        Command::Version => return print(out, &format!("wxtoken {}", wxtoken::VERSION)),
-        _ => {}
-    }
-    let cache = TokenCache::new(builder.build()?);
-    match command {
+    let settings = || -> Result<ConfigBuilder, Error> {
+        let mut builder = ConfigBuilder::from_env()?;
+        cli.settings.apply(&mut builder)?;
+        Ok(builder)
+    };
+    let cache = match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "wxtoken", out);
+            return Ok(());
+        }
+        Command::Daemon { config, metrics } => {
+            return daemon::run(config.as_deref(), *metrics, settings);
+        }
+        _ => TokenCache::new(settings()?.build()?),
+    };
+    match cli.command {
         Command::Get => print(out, &cache.get_token()?)?,
         Command::Refresh => print(out, &cache.force_refresh()?)?,
-        Command::Invalidate(token) => {
+        Command::Invalidate { token } => {
             let dropped = cache.invalidate(&token)?;
             print(
                 out,
@@ -66,7 +77,7 @@ fn run(argv: impl Iterator<Item = String>) -> Result<(), Error> {
             };
             print(out, &text)?;
         }
-        Command::Help | Command::Version => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Daemon { .. } => unreachable!("handled above"),
     }
     if let Some(w) = cache.last_warning() {
         eprintln!("wxtoken: warning: {w}");

@@ -84,6 +84,8 @@ pub struct Status {
     pub seconds_left: Option<i64>,
     /// Seconds since the token was written.
     pub age_seconds: Option<u64>,
+    /// Unix time from which a `get` refreshes it ahead of expiry.
+    pub refresh_at: Option<u64>,
     /// A `get` now would be a hit (valid for more than the refresh margin).
     pub fresh: bool,
     /// The refresh margin in use.
@@ -144,7 +146,7 @@ impl TokenCacheBuilder {
         let store = self.store.unwrap_or_else(|| default_store(&config));
         let source = self
             .source
-            .unwrap_or_else(|| Arc::new(Fetcher::new(config.clone())));
+            .unwrap_or_else(|| wechat_api_source(&config));
         TokenCache {
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             store,
@@ -156,6 +158,14 @@ impl TokenCacheBuilder {
             last_failure: Mutex::new(None),
         }
     }
+}
+
+/// The default token source for `config`: the WeChat API (or the configured
+/// bases), bounded by the HTTP timeout. Wrap it to observe fetches (the
+/// `wxtoken daemon` counts them for its metrics) and hand the wrapper to
+/// [`TokenCacheBuilder::source`].
+pub fn wechat_api_source(config: &Config) -> Arc<dyn TokenSource> {
+    Arc::new(Fetcher::new(config.clone()))
 }
 
 /// The store a configuration names. A second kind of store is one more arm.
@@ -293,6 +303,7 @@ impl TokenCache {
             expires_at: cached.as_ref().map(|c| c.expires_at),
             seconds_left: cached.as_ref().map(|c| seconds_between(now, c.expires_at)),
             age_seconds: cached.as_ref().and(age),
+            refresh_at: cached.as_ref().map(|c| c.refresh_at(margin)),
             fresh: cached.as_ref().is_some_and(|c| c.is_fresh(now, margin)),
             refresh_margin: margin,
             warning: self.last_warning(),

@@ -122,7 +122,7 @@ mod staged_file;
 mod store;
 mod watched_file;
 
-pub use cache::{Status, TokenCache, TokenCacheBuilder};
+pub use cache::{wechat_api_source, Status, TokenCache, TokenCacheBuilder};
 pub use cached::{Cached, MAX_LIFETIME, MAX_TOKEN_LEN};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{

@@ -1,0 +1,164 @@
+//! The daemon's config file: TOML, one `[[app]]` table per app, with the
+//! settings' names in lower case (as in DESIGN.md):
+//!
+//! ```toml
+//! [[app]]
+//! appid = "wx0123456789abcdef"
+//! appsecret_file = "/etc/wxtoken/wx0123456789abcdef.secret"   # never inline
+//! token_file = "/var/lib/wxtoken/wx0123456789abcdef/token.txt"
+//! expiry_file = "/var/lib/wxtoken/wx0123456789abcdef/expiry.txt"
+//! # redis_url = "redis://127.0.0.1:6379/0"
+//! # publish = ["wxjava", "silenceper", "wechatpy"]   # other SDKs' Redis keys
+//! ```
+//!
+//! Every value is checked by the same `ConfigBuilder` as the environment and
+//! the flags, so a setting means the same thing everywhere.
+
+use std::path::Path;
+
+use wxtoken::{Config, ConfigBuilder, Error, Result};
+
+use super::publish::{Publish, Sdk};
+
+/// TOML key → setting name. `appsecret` is deliberately absent: a secret in
+/// a config file ends up in backups and `ps`-able editors; use a file.
+const KEYS: &[(&str, &str)] = &[
+    ("appid", "WX_APPID"),
+    ("appsecret_file", "WX_APPSECRET_FILE"),
+    ("token_file", "WX_TOKEN_FILE"),
+    ("expiry_file", "WX_EXPIRY_FILE"),
+    ("api_base", "WX_API_BASE"),
+    ("refresh_margin", "WX_REFRESH_MARGIN"),
+    ("mode", "WX_TOKEN_MODE"),
+    ("http_timeout", "WX_HTTP_TIMEOUT"),
+    ("redis_url", "WX_REDIS_URL"),
+    ("redis_prefix", "WX_REDIS_PREFIX"),
+    ("ca_file", "WX_CA_FILE"),
+    ("allow_http", "WX_ALLOW_HTTP"),
+];
+
+/// One app the daemon keeps fresh.
+#[derive(Debug)]
+pub struct App {
+    /// Its settings.
+    pub config: Config,
+    /// Where else to publish its token, if anywhere.
+    pub publish: Option<Publish>,
+}
+
+fn bad(file: &Path, what: String) -> Error {
+    Error::Config(format!("{}: {what}", file.display()))
+}
+
+/// A scalar TOML value as the text a setting takes.
+fn text(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(if *b { "1" } else { "0" }.into()),
+        _ => None,
+    }
+}
+
+/// Reads and checks the config file.
+pub fn load(file: &Path) -> Result<Vec<App>> {
+    let raw = std::fs::read_to_string(file).map_err(|e| bad(file, format!("cannot read it: {e}")))?;
+    let doc: toml::Table = raw
+        .parse()
+        .map_err(|e: toml::de::Error| bad(file, format!("not valid TOML: {}", e.message())))?;
+    for key in doc.keys() {
+        if key != "app" {
+            return Err(bad(file, format!("unknown top-level key {key:?} (expected [[app]] tables)")));
+        }
+    }
+    let tables = match doc.get("app") {
+        Some(toml::Value::Array(a)) if !a.is_empty() => a,
+        _ => return Err(bad(file, "no [[app]] table".into())),
+    };
+    let mut apps = Vec::new();
+    for (i, t) in tables.iter().enumerate() {
+        let toml::Value::Table(t) = t else {
+            return Err(bad(file, format!("app #{} is not a table", i + 1)));
+        };
+        let app = app(t).map_err(|e| bad(file, format!("app #{}: {e}", i + 1)))?;
+        if apps.iter().any(|a: &App| same_store(&a.config, &app.config)) {
+            return Err(bad(file, format!("app #{} uses the same store as an earlier app", i + 1)));
+        }
+        apps.push(app);
+    }
+    Ok(apps)
+}
+
+fn same_store(a: &Config, b: &Config) -> bool {
+    match (a.redis_url(), b.redis_url()) {
+        (Some(x), Some(y)) => x == y && a.appid() == b.appid() && a.redis_prefix() == b.redis_prefix(),
+        (None, None) => {
+            let abs = |p: &Path| std::path::absolute(p).unwrap_or(p.into());
+            abs(a.token_file()) == abs(b.token_file())
+        }
+        _ => false,
+    }
+}
+
+fn app(t: &toml::Table) -> Result<App> {
+    let mut builder = ConfigBuilder::default();
+    let mut publish = Vec::new();
+    let mut publish_url = None;
+    let mut prefixes = (None, None);
+    for (key, value) in t {
+        match key.as_str() {
+            "appsecret" => {
+                return Err(Error::Config(
+                    "the secret may not be written in the config file: put it in a file \
+                     readable only by the daemon's user and name it in appsecret_file"
+                        .into(),
+                ))
+            }
+            "passive" => {
+                return Err(Error::Config("passive makes no sense for the refresher".into()))
+            }
+            "publish" => {
+                let list = value.as_array().ok_or_else(|| {
+                    Error::Config("publish must be a list, e.g. [\"wxjava\", \"wechatpy\"]".into())
+                })?;
+                for v in list {
+                    let name = v.as_str().unwrap_or_default();
+                    publish.push(Sdk::from_name(name).ok_or_else(|| {
+                        Error::Config(format!(
+                            "publish: unknown SDK {name:?} (wxjava, silenceper, wechatpy)"
+                        ))
+                    })?);
+                }
+            }
+            "publish_redis_url" => publish_url = text(value),
+            "wxjava_prefix" => prefixes.0 = text(value),
+            "wechatpy_prefix" => prefixes.1 = text(value),
+            key => {
+                let setting = KEYS
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, s)| *s)
+                    .ok_or_else(|| Error::Config(format!("unknown setting {key:?}")))?;
+                let v = text(value)
+                    .ok_or_else(|| Error::Config(format!("{key} must be a string, number or boolean")))?;
+                builder.set(setting, &v)?;
+            }
+        }
+    }
+    if !t.contains_key("appsecret_file") {
+        return Err(Error::Config("appsecret_file is required".into()));
+    }
+    let config = builder.build()?;
+    let publish = if publish.is_empty() {
+        None
+    } else {
+        let url = publish_url
+            .or_else(|| config.redis_url().map(str::to_string))
+            .ok_or_else(|| {
+                Error::Config("publish needs a Redis server: set redis_url or publish_redis_url".into())
+            })?;
+        Some(Publish::new(&url, publish, prefixes.0, prefixes.1, &config)?)
+    };
+    Ok(App { config, publish })
+}
