@@ -15,9 +15,10 @@ all: build
 # Debian packages the whole project needs: PHP headers and CLI for the
 # extension, libclang for its bindgen step, valgrind and pkg-config for the C
 # tests, curl for the shell tests, redis-server (and redis-tools) for the
-# Redis store's tests, util-linux's setpriv for the two-user security tests.
+# Redis store's tests, util-linux's setpriv for the two-user security tests,
+# python3-venv for the daemon tests' Python packages (mk/daemon.mk).
 APT_PACKAGES := php-dev php-cli libclang-dev valgrind pkg-config curl gcc g++ make python3 \
-	redis-server redis-tools util-linux
+	python3-venv redis-server redis-tools util-linux
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do \

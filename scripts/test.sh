@@ -59,6 +59,7 @@ step c "$MAKE" --no-print-directory test-c
 step php "$MAKE" --no-print-directory test-php
 step security "$MAKE" --no-print-directory test-security
 step redis "$MAKE" --no-print-directory test-redis
+step daemon "$MAKE" --no-print-directory test-daemon
 
 echo
 echo "=== summary"

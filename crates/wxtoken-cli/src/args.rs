@@ -70,7 +70,12 @@ pub struct Settings {
     #[arg(long, global = true, value_name = "ID")]
     appid: Option<String>,
     /// App secret [WX_APPSECRET] (prefer --secret-file: flags show in `ps`)
-    #[arg(long, global = true, value_name = "SECRET", conflicts_with = "secret_file")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECRET",
+        conflicts_with = "secret_file"
+    )]
     secret: Option<String>,
     /// Read the secret from the first line of a file that is not world-readable [WX_APPSECRET_FILE]
     #[arg(long, global = true, value_name = "PATH")]

@@ -144,9 +144,7 @@ impl TokenCacheBuilder {
     pub fn build(self) -> TokenCache {
         let config = self.config;
         let store = self.store.unwrap_or_else(|| default_store(&config));
-        let source = self
-            .source
-            .unwrap_or_else(|| wechat_api_source(&config));
+        let source = self.source.unwrap_or_else(|| wechat_api_source(&config));
         TokenCache {
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             store,

@@ -63,13 +63,17 @@ fn text(v: &toml::Value) -> Option<String> {
 
 /// Reads and checks the config file.
 pub fn load(file: &Path) -> Result<Vec<App>> {
-    let raw = std::fs::read_to_string(file).map_err(|e| bad(file, format!("cannot read it: {e}")))?;
+    let raw =
+        std::fs::read_to_string(file).map_err(|e| bad(file, format!("cannot read it: {e}")))?;
     let doc: toml::Table = raw
         .parse()
         .map_err(|e: toml::de::Error| bad(file, format!("not valid TOML: {}", e.message())))?;
     for key in doc.keys() {
         if key != "app" {
-            return Err(bad(file, format!("unknown top-level key {key:?} (expected [[app]] tables)")));
+            return Err(bad(
+                file,
+                format!("unknown top-level key {key:?} (expected [[app]] tables)"),
+            ));
         }
     }
     let tables = match doc.get("app") {
@@ -82,8 +86,14 @@ pub fn load(file: &Path) -> Result<Vec<App>> {
             return Err(bad(file, format!("app #{} is not a table", i + 1)));
         };
         let app = app(t).map_err(|e| bad(file, format!("app #{}: {e}", i + 1)))?;
-        if apps.iter().any(|a: &App| same_store(&a.config, &app.config)) {
-            return Err(bad(file, format!("app #{} uses the same store as an earlier app", i + 1)));
+        if apps
+            .iter()
+            .any(|a: &App| same_store(&a.config, &app.config))
+        {
+            return Err(bad(
+                file,
+                format!("app #{} uses the same store as an earlier app", i + 1),
+            ));
         }
         apps.push(app);
     }
@@ -92,7 +102,9 @@ pub fn load(file: &Path) -> Result<Vec<App>> {
 
 fn same_store(a: &Config, b: &Config) -> bool {
     match (a.redis_url(), b.redis_url()) {
-        (Some(x), Some(y)) => x == y && a.appid() == b.appid() && a.redis_prefix() == b.redis_prefix(),
+        (Some(x), Some(y)) => {
+            x == y && a.appid() == b.appid() && a.redis_prefix() == b.redis_prefix()
+        }
         (None, None) => {
             let abs = |p: &Path| std::path::absolute(p).unwrap_or(p.into());
             abs(a.token_file()) == abs(b.token_file())
@@ -116,7 +128,9 @@ fn app(t: &toml::Table) -> Result<App> {
                 ))
             }
             "passive" => {
-                return Err(Error::Config("passive makes no sense for the refresher".into()))
+                return Err(Error::Config(
+                    "passive makes no sense for the refresher".into(),
+                ))
             }
             "publish" => {
                 let list = value.as_array().ok_or_else(|| {
@@ -140,8 +154,9 @@ fn app(t: &toml::Table) -> Result<App> {
                     .find(|(k, _)| *k == key)
                     .map(|(_, s)| *s)
                     .ok_or_else(|| Error::Config(format!("unknown setting {key:?}")))?;
-                let v = text(value)
-                    .ok_or_else(|| Error::Config(format!("{key} must be a string, number or boolean")))?;
+                let v = text(value).ok_or_else(|| {
+                    Error::Config(format!("{key} must be a string, number or boolean"))
+                })?;
                 builder.set(setting, &v)?;
             }
         }
@@ -156,9 +171,13 @@ fn app(t: &toml::Table) -> Result<App> {
         let url = publish_url
             .or_else(|| config.redis_url().map(str::to_string))
             .ok_or_else(|| {
-                Error::Config("publish needs a Redis server: set redis_url or publish_redis_url".into())
+                Error::Config(
+                    "publish needs a Redis server: set redis_url or publish_redis_url".into(),
+                )
             })?;
-        Some(Publish::new(&url, publish, prefixes.0, prefixes.1, &config)?)
+        Some(Publish::new(
+            &url, publish, prefixes.0, prefixes.1, &config,
+        )?)
     };
     Ok(App { config, publish })
 }

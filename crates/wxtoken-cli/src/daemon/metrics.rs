@@ -68,7 +68,9 @@ pub struct Counted {
 
 impl std::fmt::Debug for Counted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counted").field("appid", &self.appid).finish()
+        f.debug_struct("Counted")
+            .field("appid", &self.appid)
+            .finish()
     }
 }
 
@@ -112,7 +114,9 @@ pub struct Sample {
 
 /// Escapes a label value for the Prometheus text format.
 fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// The Prometheus text exposition (format 0.0.4) of every app.
@@ -143,7 +147,10 @@ pub fn render(samples: &[Sample]) -> String {
         "wxtoken_refreshes_total",
         "counter",
         "Tokens this daemon fetched.",
-        counts.iter().map(|(a, c)| (a.clone(), c.refreshes.to_string())).collect(),
+        counts
+            .iter()
+            .map(|(a, c)| (a.clone(), c.refreshes.to_string()))
+            .collect(),
     );
     family(
         "wxtoken_refresh_failures_total",
@@ -152,9 +159,9 @@ pub fn render(samples: &[Sample]) -> String {
         counts
             .iter()
             .flat_map(|(a, c)| {
-                c.failures
-                    .iter()
-                    .map(move |(code, n)| (format!("{a},errcode=\"{}\"", label(code)), n.to_string()))
+                c.failures.iter().map(move |(code, n)| {
+                    (format!("{a},errcode=\"{}\"", label(code)), n.to_string())
+                })
             })
             .collect(),
     );

@@ -194,7 +194,12 @@ impl Running {
     }
 
     /// Logs and publishes what a round brought; returns when to look again.
-    async fn after(&self, result: Result<String>, refreshes_before: u64, last: &mut Option<String>) -> Duration {
+    async fn after(
+        &self,
+        result: Result<String>,
+        refreshes_before: u64,
+        last: &mut Option<String>,
+    ) -> Duration {
         let token = match result {
             Ok(t) => t,
             Err(e) => {
@@ -204,7 +209,11 @@ impl Running {
                     && e.kind() == ErrorKind::Store
                     && !matches!(e, Error::RecentFailure { .. })
                 {
-                    log(&self.appid, "store_error", &format!("error={:?}", e.to_string()));
+                    log(
+                        &self.appid,
+                        "store_error",
+                        &format!("error={:?}", e.to_string()),
+                    );
                 }
                 return RETRY;
             }
@@ -236,11 +245,14 @@ impl Running {
             );
             if let Some(p) = &self.publish {
                 let (p, t) = (p.clone(), token.clone());
-                let published =
-                    tokio::task::spawn_blocking(move || p.write(&t, expires_at)).await;
+                let published = tokio::task::spawn_blocking(move || p.write(&t, expires_at)).await;
                 match published {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => log(&self.appid, "publish_failed", &format!("error={:?}", e.to_string())),
+                    Ok(Err(e)) => log(
+                        &self.appid,
+                        "publish_failed",
+                        &format!("error={:?}", e.to_string()),
+                    ),
                     Err(_) => log(&self.appid, "publish_failed", "error=\"panic\""),
                 }
             }
@@ -275,7 +287,10 @@ fn jitter(margin: u64) -> Duration {
 
 /// `/metrics` (Prometheus text) and `/healthz` (200 when every app has a
 /// valid token, else 503 naming those that do not).
-async fn metrics_server(listener: tokio::net::TcpListener, running: Arc<RwLock<Vec<Arc<Running>>>>) {
+async fn metrics_server(
+    listener: tokio::net::TcpListener,
+    running: Arc<RwLock<Vec<Arc<Running>>>>,
+) {
     use axum::http::{header, StatusCode};
     use axum::routing::get;
     let apps = move || running.read().map(|r| r.clone()).unwrap_or_default();

@@ -57,7 +57,9 @@ pub struct Publish {
 
 impl std::fmt::Debug for Publish {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publish").field("sdks", &self.sdks).finish_non_exhaustive()
+        f.debug_struct("Publish")
+            .field("sdks", &self.sdks)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,9 +72,8 @@ impl Publish {
         wechatpy_prefix: Option<String>,
         config: &Config,
     ) -> Result<Publish> {
-        redis::Client::open(url).map_err(|_| {
-            Error::Config("publish_redis_url is not a valid redis:// URL".into())
-        })?;
+        redis::Client::open(url)
+            .map_err(|_| Error::Config("publish_redis_url is not a valid redis:// URL".into()))?;
         Ok(Publish {
             url: url.to_string(),
             sdks,
@@ -126,7 +127,12 @@ impl Publish {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (key, value) in self.pairs(token, expires_at) {
-            pipe.cmd("SET").arg(key).arg(value).arg("EX").arg(ttl).ignore();
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("EX")
+                .arg(ttl)
+                .ignore();
         }
         let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let failed = |e: redis::RedisError| {
@@ -134,7 +140,9 @@ impl Publish {
         };
         if slot.is_none() {
             let client = redis::Client::open(self.url.as_str()).map_err(failed)?;
-            let con = client.get_connection_with_timeout(self.timeout).map_err(failed)?;
+            let con = client
+                .get_connection_with_timeout(self.timeout)
+                .map_err(failed)?;
             let _ = con.set_read_timeout(Some(self.timeout));
             let _ = con.set_write_timeout(Some(self.timeout));
             *slot = Some(con);
@@ -164,7 +172,11 @@ mod tests {
 
     #[test]
     fn keys_follow_each_sdks_format() {
-        let config = Config::builder().appid("wx123").secret("s").build().unwrap();
+        let config = Config::builder()
+            .appid("wx123")
+            .secret("s")
+            .build()
+            .unwrap();
         let p = Publish::new(
             "redis://127.0.0.1:1/0",
             vec![Sdk::WxJava, Sdk::Silenceper, Sdk::Wechatpy],
