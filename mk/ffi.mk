@@ -11,15 +11,27 @@ INCLUDEDIR ?= $(PREFIX)/include
 # Where install-c-files takes the libraries from (the tests stage a debug build).
 FFI_LIB_DIR ?= $(RELEASE)
 FFI_VERSION := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' $(CURDIR)/Cargo.toml | head -n 1)
+FFI_MAJOR   := $(firstword $(subst ., ,$(FFI_VERSION)))
+# The SONAME (crates/wxtoken-ffi/build.rs) and the installed file names.
+FFI_SONAME  := libwxtoken.so.$(FFI_MAJOR)
+FFI_REAL    := libwxtoken.so.$(FFI_VERSION)
 FFI_CFLAGS := -std=c99 -Wall -Wextra -Werror -I$(CURDIR)/include
 
-.PHONY: test-c header install-c install-c-files demo-c bench-c
+.PHONY: test-c header install-c install-c-files demo-c bench-c ffi-links
+
+# Programs linked against libwxtoken.so look for its SONAME at run time: put
+# that link beside each build output.
+ffi-links:
+	@for d in $(DEBUG) $(RELEASE); do \
+	    if [ -f "$$d/libwxtoken.so" ]; then ln -sf libwxtoken.so "$$d/$(FFI_SONAME)"; fi; \
+	done
 
 # C programs against include/wxtoken.h and wechat-mock, linked both ways,
 # plus valgrind; see tests/c/run.sh.
 test-c: deps
 	$(CARGO) build -p wxtoken-ffi -p wechat-mock
-	bash tests/c/run.sh
+	@$(MAKE) --no-print-directory ffi-links
+	FFI_VERSION=$(FFI_VERSION) FFI_SONAME=$(FFI_SONAME) bash tests/c/run.sh
 
 # Regenerates include/wxtoken.h (crates/wxtoken-ffi/tests/header.rs fails
 # while the committed one is stale).
@@ -30,12 +42,14 @@ header:
 # $(DESTDIR)$(PREFIX).
 install-c:
 	$(CARGO) build --release -p wxtoken-ffi
-	@$(MAKE) --no-print-directory install-c-files
+	@$(MAKE) --no-print-directory ffi-links install-c-files
 
 install-c-files:
 	install -d "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(LIBDIR)/pkgconfig"
 	install -m 644 include/wxtoken.h "$(DESTDIR)$(INCLUDEDIR)/wxtoken.h"
-	install -m 755 "$(FFI_LIB_DIR)/libwxtoken.so" "$(DESTDIR)$(LIBDIR)/libwxtoken.so"
+	install -m 755 "$(FFI_LIB_DIR)/libwxtoken.so" "$(DESTDIR)$(LIBDIR)/$(FFI_REAL)"
+	ln -sf "$(FFI_REAL)" "$(DESTDIR)$(LIBDIR)/$(FFI_SONAME)"
+	ln -sf "$(FFI_SONAME)" "$(DESTDIR)$(LIBDIR)/libwxtoken.so"
 	install -m 644 "$(FFI_LIB_DIR)/libwxtoken.a" "$(DESTDIR)$(LIBDIR)/libwxtoken.a"
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(FFI_VERSION)|g' \
@@ -47,6 +61,7 @@ install-c-files:
 # WX_EXPIRY_FILE).
 demo-c:
 	@$(CARGO) build -q -p wxtoken-ffi
+	@$(MAKE) --no-print-directory ffi-links
 	@mkdir -p $(DEBUG)/c
 	@$(CC) $(FFI_CFLAGS) examples/get_token.c -L$(DEBUG) -Wl,-rpath,$(DEBUG) -lwxtoken -o $(DEBUG)/c/get_token
 	@echo '$$ get_token       # examples/get_token.c: wx_get_token() from libwxtoken'
@@ -61,6 +76,7 @@ demo-c:
 # the legacy read-both-files approach in C. Figures only.
 bench-c:
 	@$(CARGO) build -q --release -p wxtoken-ffi
+	@$(MAKE) --no-print-directory ffi-links
 	@mkdir -p $(RELEASE)/c
 	@$(CC) $(FFI_CFLAGS) -O2 tests/c/bench_hit.c -L$(RELEASE) -Wl,-rpath,$(RELEASE) -lwxtoken -lpthread -o $(RELEASE)/c/bench_hit
 	@$(RELEASE)/c/bench_hit

@@ -4,4 +4,5 @@
 .PHONY: test-redis
 test-redis: deps
 	$(CARGO) build -p wxtoken-cli -p wxtoken-ffi -p wxtoken-php -p wechat-mock
+	@$(MAKE) --no-print-directory ffi-links
 	bash tests/redis/run.sh

@@ -235,6 +235,23 @@ fi
 stage=$WX_TMP/stage
 check "install-c-files stages header, libraries and wxtoken.pc" \
     run make -s -C "$WX_ROOT" install-c-files FFI_LIB_DIR="$WX_TARGET" DESTDIR="$stage" PREFIX=/opt/wx
+lib=$stage/opt/wx/lib
+check "the installed library is libwxtoken.so.${FFI_VERSION:-?}, with the ${FFI_SONAME:-?} and libwxtoken.so links" \
+    bash -c '[ -f "$1/libwxtoken.so.$2" ] && [ ! -L "$1/libwxtoken.so.$2" ] &&
+             [ "$(readlink "$1/$3")" = "libwxtoken.so.$2" ] && [ "$(readlink "$1/libwxtoken.so")" = "$3" ]' \
+    _ "$lib" "${FFI_VERSION:-}" "${FFI_SONAME:-}"
+check "readelf -d shows the SONAME ${FFI_SONAME:-?}" \
+    bash -c 'readelf -d "$1/libwxtoken.so" | grep -q "SONAME.*\[$2\]"' _ "$WX_TARGET" "${FFI_SONAME:-}"
+cat >"$WX_TMP/version.c" <<'C'
+#include <stdio.h>
+#include "wxtoken.h"
+int main(void) { puts(wx_version()); return 0; }
+C
+check "wx_version() is the version in Cargo.toml (${FFI_VERSION:-?}), from a program linked against the SONAME" \
+    bash -c '"$1" -std=c99 -I"$2/include" "$3/version.c" -L"$4" -lwxtoken -o "$3/version" &&
+             readelf -d "$3/version" | grep -q "NEEDED.*\[$6\]" &&
+             [ "$(LD_LIBRARY_PATH="$4" "$3/version")" = "$5" ]' \
+    _ "$CC" "$WX_ROOT" "$WX_TMP" "$lib" "${FFI_VERSION:-}" "${FFI_SONAME:-}"
 export PKG_CONFIG_PATH=$stage/opt/wx/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$stage
 check "pkg-config finds wxtoken" pkg-config --exists wxtoken
 check "examples/get_token.c builds with pkg-config --cflags --libs wxtoken" \
