@@ -9,8 +9,12 @@ RELEASE  := $(TARGET)/release
 
 export WX_ROOT := $(CURDIR)
 
-.PHONY: all deps build build-php demo test fmt-check clippy test-rust bench install clean
-all: build
+.PHONY: all help deps build build-php demo test fmt-check clippy test-rust bench install clean
+all: build ## build the workspace (default)
+
+help: ## this list: every target, one line each
+	@grep -hE '^[a-zA-Z][a-zA-Z0-9_.-]*:[^=].*## ' $(MAKEFILE_LIST) | sort | \
+	    awk -F':.*## ' '{ printf "  %-16s %s\n", $$1, $$2 }'
 
 # Debian packages the whole project needs: PHP headers and CLI for the
 # extension, libclang for its bindgen step, valgrind and pkg-config for the C
@@ -20,7 +24,7 @@ all: build
 APT_PACKAGES := php-dev php-cli libclang-dev valgrind pkg-config curl gcc g++ make python3 \
 	python3-venv redis-server redis-tools util-linux
 
-deps:
+deps: ## install the Debian packages the project needs (as root), or list them
 	@missing=""; for p in $(APT_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
@@ -33,34 +37,34 @@ deps:
 	    fi; \
 	fi
 
-build:
+build: ## cargo build of every crate but the PHP extension
 	$(CARGO) build --workspace --bins --lib
 
-build-php: deps
+build-php: deps ## build the PHP extension (needs php-dev, libclang)
 	$(CARGO) build -p wxtoken-php
 
-fmt-check:
+fmt-check: ## cargo fmt --check
 	$(CARGO) fmt --all -- --check
 
-clippy: deps
+clippy: deps ## cargo clippy on every target, warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-test-rust: deps
+test-rust: deps ## cargo test --workspace (core, CLI, mock, FFI, PHP crate units)
 	$(CARGO) test --workspace
 
 # Every suite; ends with one "total: N passed, N failed" line (scripts/test.sh).
-test: deps
+test: deps ## every suite, ending with one "total: N passed, N failed" line
 	@MAKE="$(MAKE)" bash scripts/test.sh
 
-demo: deps
+demo: deps ## fetch a token once against a local mock, reuse it from CLI, C and PHP
 	@bash scripts/demo.sh
 
-bench: deps
+bench: deps ## print the benchmark figures (nothing is asserted)
 	@bash scripts/bench.sh
 
-install: install-c
+install: install-c ## install the C library, header and wxtoken.pc under PREFIX
 
-clean:
+clean: ## cargo clean
 	$(CARGO) clean
 
 # Per-part targets (test-c, test-php, install-c, install-php, ...).

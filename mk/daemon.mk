@@ -7,11 +7,11 @@ PYENV := $(TARGET)/pyenv
 PY_PACKAGES := wechatpy redis prometheus-client cryptography
 
 .PHONY: test-daemon pyenv
-test-daemon: deps pyenv
+test-daemon: deps pyenv ## wxtoken daemon end to end (mocks, PHP readers, Redis, wechatpy)
 	$(CARGO) build -p wxtoken-cli -p wxtoken-php -p wechat-mock
 	WXT_PYTHON=$(PYENV)/bin/python bash tests/daemon/run.sh
 
-pyenv: $(PYENV)/.installed
+pyenv: $(PYENV)/.installed ## the venv with wechatpy, redis, prometheus-client under target/
 $(PYENV)/.installed:
 	python3 -m venv "$(PYENV)"
 	"$(PYENV)/bin/pip" install --quiet --disable-pip-version-check $(PY_PACKAGES)

@@ -21,30 +21,30 @@ FFI_CFLAGS := -std=c99 -Wall -Wextra -Werror -I$(CURDIR)/include
 
 # Programs linked against libwxtoken.so look for its SONAME at run time: put
 # that link beside each build output.
-ffi-links:
+ffi-links: ## put the libwxtoken.so.0 SONAME link beside the build outputs
 	@for d in $(DEBUG) $(RELEASE); do \
 	    if [ -f "$$d/libwxtoken.so" ]; then ln -sf libwxtoken.so "$$d/$(FFI_SONAME)"; fi; \
 	done
 
 # C programs against include/wxtoken.h and wechat-mock, linked both ways,
 # plus valgrind; see tests/c/run.sh.
-test-c: deps
+test-c: deps ## the C suite: gcc/g++ against the header, both linkings, valgrind, pkg-config
 	$(CARGO) build -p wxtoken-ffi -p wechat-mock
 	@$(MAKE) --no-print-directory ffi-links
 	FFI_VERSION=$(FFI_VERSION) FFI_SONAME=$(FFI_SONAME) bash tests/c/run.sh
 
 # Regenerates include/wxtoken.h (crates/wxtoken-ffi/tests/header.rs fails
 # while the committed one is stale).
-header:
+header: ## regenerate include/wxtoken.h with cbindgen
 	WXTOKEN_WRITE_HEADER=1 $(CARGO) test -q -p wxtoken-ffi --test header
 
 # Header, libwxtoken.so, libwxtoken.a (release) and wxtoken.pc under
 # $(DESTDIR)$(PREFIX).
-install-c:
+install-c: ## build and install libwxtoken (.so.VERSION, .so.0, .so, .a), header, wxtoken.pc
 	$(CARGO) build --release -p wxtoken-ffi
 	@$(MAKE) --no-print-directory ffi-links install-c-files
 
-install-c-files:
+install-c-files: ## install already-built C files from FFI_LIB_DIR (DESTDIR-aware)
 	install -d "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(LIBDIR)/pkgconfig"
 	install -m 644 include/wxtoken.h "$(DESTDIR)$(INCLUDEDIR)/wxtoken.h"
 	install -m 755 "$(FFI_LIB_DIR)/libwxtoken.so" "$(DESTDIR)$(LIBDIR)/$(FFI_REAL)"
@@ -59,7 +59,7 @@ install-c-files:
 # For `make demo`: the C example on the files and mock the caller's
 # environment names (WX_API_BASE, WX_APPID, WX_APPSECRET, WX_TOKEN_FILE,
 # WX_EXPIRY_FILE).
-demo-c:
+demo-c: ## the C example against the demo's files (used by make demo)
 	@$(CARGO) build -q -p wxtoken-ffi
 	@$(MAKE) --no-print-directory ffi-links
 	@mkdir -p $(DEBUG)/c
@@ -74,7 +74,7 @@ demo-c:
 
 # For `make bench`: a cache hit through the C API (release build) next to
 # the legacy read-both-files approach in C. Figures only.
-bench-c:
+bench-c: ## C hit-path benchmark (release)
 	@$(CARGO) build -q --release -p wxtoken-ffi
 	@$(MAKE) --no-print-directory ffi-links
 	@mkdir -p $(RELEASE)/c

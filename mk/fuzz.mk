@@ -6,7 +6,7 @@ FUZZ_SECS ?= 60
 FUZZ_TARGETS := answer files note
 
 .PHONY: fuzz
-fuzz:
+fuzz: ## run each cargo-fuzz target for FUZZ_SECS (nightly; not in make test)
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
 	@for t in $(FUZZ_TARGETS); do \
 	    echo "== fuzz $$t for $(FUZZ_SECS) s"; \

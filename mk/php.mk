@@ -11,7 +11,7 @@ PHP_BENCH_N ?= 200000
 .PHONY: test-php demo-php bench-php bench-race install-php
 
 # .phpt files through PHP's run-tests.php, then the multi-process tests.
-test-php: deps
+test-php: deps ## the PHP suite: .phpt through run-tests.php, 64 processes, php -S
 	$(CARGO) build -p wxtoken-php -p wechat-mock
 	WX_TARGET=$(DEBUG) WXT_EXT=$(PHP_EXT_DEBUG) PHP=$(PHP) bash php/tests/run.sh
 
@@ -23,13 +23,13 @@ PHP_DEMO_CODE += $$t = getToken();
 PHP_DEMO_CODE += if ($$t === "") { echo "getToken() failed: ", wxtoken_last_error(), "\n"; exit(1); }
 PHP_DEMO_CODE += printf("%s... (%d chars): %s\n", substr($$t, 0, 24), strlen($$t),
 PHP_DEMO_CODE +=     $$t === $$before ? "the token already in token.txt, no new call" : "fetched, token.txt had none");
-demo-php:
+demo-php: ## getToken() in PHP against the demo's files (used by make demo)
 	@$(CARGO) build -q -p wxtoken-php
 	@echo "\$$ php -d extension=wxtoken.so -r 'echo getToken();'   # same WX_* settings"
 	@$(PHP) -n -d extension=$(PHP_EXT_DEBUG) -r '$(PHP_DEMO_CODE)'
 
 # Legacy PHP function vs the extension on a warm cache (release build).
-bench-php: deps
+bench-php: deps ## legacy getToken() vs the extension on a warm cache
 	$(CARGO) build --release -p wxtoken-php
 	$(CARGO) build -p wechat-mock
 	@WX_TARGET=$(DEBUG) bash -c '. tests/lib.sh; start_mock; cd "$$WX_TMP" && \
@@ -41,7 +41,7 @@ bench-php: deps
 PHP_EXT_DIR = $(shell $(PHP_CONFIG) --extension-dir)
 PHP_VERSION_MM = $(shell $(PHP_CONFIG) --version | cut -d. -f1,2)
 PHP_SCAN_DIR = $(shell $(PHP) --ini | sed -n 's/^Scan for additional .ini files in: *//p')
-install-php: deps
+install-php: deps ## install the extension into PHP's extension dir and enable it
 	$(CARGO) build --release -p wxtoken-php
 	install -d "$(DESTDIR)$(PHP_EXT_DIR)"
 	install -m 0644 "$(PHP_EXT_RELEASE)" "$(DESTDIR)$(PHP_EXT_DIR)/wxtoken.so"
@@ -62,6 +62,6 @@ install-php: deps
 	@echo "installed $(DESTDIR)$(PHP_EXT_DIR)/wxtoken.so; restart PHP-FPM / the web server"
 
 # 64 PHP processes on an expired cache: legacy getToken() vs the extension.
-bench-race: deps
+bench-race: deps ## 64 PHP processes on an expired cache: legacy vs extension
 	$(CARGO) build -p wxtoken-php -p wechat-mock
 	@WX_TARGET=$(DEBUG) WXT_EXT=$(PHP_EXT_DEBUG) PHP=$(PHP) bash php/bench/race.sh

@@ -2,6 +2,10 @@
 # and as two unprivileged users (tests/security/run.sh, SECURITY.md).
 
 .PHONY: test-security
-test-security: deps
+test-security: deps ## hostile files and inputs against the CLI and PHP, as two users
 	$(CARGO) build -p wxtoken-cli -p wxtoken-php -p wechat-mock
 	bash tests/security/run.sh
+
+.PHONY: test-tooling
+test-tooling: ## the project's own tooling: make help lists every target
+	bash tests/tooling/run.sh

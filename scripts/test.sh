@@ -53,6 +53,7 @@ step() {
 }
 
 step fmt "$MAKE" --no-print-directory fmt-check
+step tooling "$MAKE" --no-print-directory test-tooling
 step clippy "$MAKE" --no-print-directory clippy
 step rust "$MAKE" --no-print-directory test-rust
 step c "$MAKE" --no-print-directory test-c

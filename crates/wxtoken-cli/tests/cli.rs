@@ -13,16 +13,20 @@ const SECRET: &str = "test_secret_0123456789";
 struct Setup {
     mock: MockServer,
     dir: PathBuf,
+    /// Removed when the test ends, even by a panic.
+    _scratch: tempfile::TempDir,
 }
 
 impl Setup {
     fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("wxtoken-cli-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::Builder::new()
+            .prefix(&format!("wxtoken-cli-{tag}-"))
+            .tempdir()
+            .unwrap();
         Setup {
             mock: MockServer::start().unwrap(),
-            dir,
+            dir: scratch.path().to_path_buf(),
+            _scratch: scratch,
         }
     }
 
@@ -46,12 +50,6 @@ impl Setup {
 
     fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().unwrap()
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -270,4 +268,58 @@ async fn async_tasks_and_cli_processes_share_one_refresh() {
     assert_eq!(tokens.len(), 1, "{tokens:?}");
     assert!(!tokens.contains("EXPIRED_TOKEN"));
     assert_eq!(s.mock.stats().token_calls, 1);
+}
+
+#[test]
+fn help_version_completions_and_a_token_starting_with_a_dash() {
+    let s = Setup::new("clap");
+    let o = s.run(&["--help"]);
+    assert!(o.status.success());
+    for word in [
+        "get",
+        "status",
+        "refresh",
+        "invalidate",
+        "daemon",
+        "Exit status",
+    ] {
+        assert!(stdout(&o).contains(word), "{word} in {}", stdout(&o));
+    }
+    let o = s.run(&["get", "--help"]);
+    assert!(
+        o.status.success() && stdout(&o).contains("--token-file"),
+        "{}",
+        stdout(&o)
+    );
+    let o = s.run(&["--version"]);
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("wxtoken {}", env!("CARGO_PKG_VERSION"))
+    );
+    let o = s.run(&["completions", "bash"]);
+    assert!(
+        o.status.success() && stdout(&o).contains("complete -F"),
+        "{}",
+        stderr(&o)
+    );
+    // Usage errors: clap's message, exit 2.
+    let o = s.run(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("frobnicate"), "{}", stderr(&o));
+    // A cached token that starts with '-' can be invalidated after `--`.
+    std::fs::write(s.token_file(), "-abc").unwrap();
+    std::fs::write(
+        s.dir.join("expiry.txt"),
+        (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 3600)
+            .to_string(),
+    )
+    .unwrap();
+    let o = s.run(&["invalidate", "--", "-abc"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "dropped");
+    assert_eq!(std::fs::read_to_string(s.token_file()).unwrap(), "");
 }

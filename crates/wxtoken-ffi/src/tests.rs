@@ -3,7 +3,6 @@
 //! and reach the one status C cannot provoke: a panic.)
 
 use std::ffi::{CStr, CString};
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use wechat_mock::{MockServer, DEFAULT_APPID, DEFAULT_SECRET};
@@ -22,12 +21,14 @@ fn mock() -> &'static MockServer {
     })
 }
 
-/// A fresh directory and the C strings of its two cache files.
-fn files(name: &str) -> (PathBuf, CString, CString) {
-    let dir = std::env::temp_dir().join(format!("wxtoken-ffi-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let c = |f: &str| CString::new(dir.join(f).to_str().unwrap()).unwrap();
+/// A fresh directory (removed when dropped, even by a panic) and the C
+/// strings of its two cache files.
+fn files(name: &str) -> (tempfile::TempDir, CString, CString) {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("wxtoken-ffi-{name}-"))
+        .tempdir()
+        .unwrap();
+    let c = |f: &str| CString::new(dir.path().join(f).to_str().unwrap()).unwrap();
     let (t, e) = (c("token.txt"), c("expiry.txt"));
     (dir, t, e)
 }
@@ -97,7 +98,7 @@ fn get_hit_invalidate_and_refresh_through_the_c_functions() {
     assert_eq!(rc, 0, "{}", last_error());
     assert!(!token.is_empty());
     assert_eq!(
-        std::fs::read_to_string(dir.join("token.txt")).unwrap(),
+        std::fs::read_to_string(dir.path().join("token.txt")).unwrap(),
         token
     );
     let (rc, again) = get(&secret, &t, &e);
@@ -124,7 +125,7 @@ fn get_hit_invalidate_and_refresh_through_the_c_functions() {
     let (rc, forced) = call(wx_refresh, &secret, &t, &e);
     assert_eq!(rc, 0);
     assert!(forced != fresh && !forced.is_empty());
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 #[test]
@@ -141,11 +142,27 @@ fn a_bad_secret_gives_its_errcode_and_never_shows_the_secret() {
         msg.contains("40125") && !msg.contains("wrong_secret_ABCDEF"),
         "{msg}"
     );
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 #[test]
 fn version_matches_the_core() {
     let v = unsafe { CStr::from_ptr(wx_version()) };
     assert_eq!(v.to_str().unwrap(), wxtoken::VERSION);
+}
+
+/// The model is rustls-ffi's `rustls_version` test: the version C programs
+/// see is the one the workspace's Cargo.toml declares.
+#[test]
+fn version_matches_cargo_toml() {
+    let manifest =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml")).unwrap();
+    let declared = manifest
+        .lines()
+        .skip_while(|l| l.trim() != "[workspace.package]")
+        .find_map(|l| l.strip_prefix("version = "))
+        .map(|v| v.trim_matches('"'))
+        .expect("[workspace.package] version in Cargo.toml");
+    let v = unsafe { CStr::from_ptr(wx_version()) };
+    assert_eq!(v.to_str().unwrap(), declared);
 }

@@ -138,8 +138,8 @@ mod tests {
 
     #[test]
     fn follows_phps_prefix_rule() {
-        let d = std::env::temp_dir().join(format!("wxtoken-basedir-{}", std::process::id()));
-        let app = d.join("app");
+        let d = tempfile::tempdir().unwrap();
+        let app = d.path().join("app");
         std::fs::create_dir_all(&app).unwrap();
         let base = app.to_str().unwrap();
         assert!(allowed(&app.join("token.txt"), base));
@@ -152,6 +152,5 @@ mod tests {
         // A link inside pointing outside is judged by where it leads.
         std::os::unix::fs::symlink("/etc", app.join("etc")).unwrap();
         assert!(!allowed(&app.join("etc/passwd"), base));
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }
