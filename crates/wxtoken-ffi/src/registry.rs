@@ -11,17 +11,12 @@
 //! does no I/O): the cache is called after it is released, so a slow refresh
 //! for one app never blocks a hit for another.
 
-use std::borrow::Borrow;
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use wxtoken::{ConfigBuilder, Result, TokenCache};
+use wxtoken::{CacheRegistry, ConfigBuilder, Result, TokenCache};
 
-/// The arguments of one call, borrowed from the caller's C strings.
-/// `None` file names mean "not given": `WX_TOKEN_FILE` / `WX_EXPIRY_FILE`
-/// from the environment if set, else `token.txt` / `expiry.txt`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// The settings a C caller passes on each call, borrowed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Settings<'a> {
     pub(crate) appid: &'a str,
     pub(crate) secret: &'a str,
@@ -29,7 +24,7 @@ pub(crate) struct Settings<'a> {
     pub(crate) expiry_file: Option<&'a str>,
 }
 
-/// An owned copy of [`Settings`], stored as the map key.
+/// The same settings, kept as the key of a registry entry.
 struct OwnedKey {
     appid: String,
     secret: String,
@@ -37,19 +32,7 @@ struct OwnedKey {
     expiry_file: Option<String>,
 }
 
-/// Lets the map be searched with borrowed [`Settings`], so a hit allocates
-/// no key (the usual `Borrow<dyn Trait>` trick for compound keys).
-trait KeyView {
-    fn view(&self) -> Settings<'_>;
-}
-
-impl KeyView for Settings<'_> {
-    fn view(&self) -> Settings<'_> {
-        *self
-    }
-}
-
-impl KeyView for OwnedKey {
+impl OwnedKey {
     fn view(&self) -> Settings<'_> {
         Settings {
             appid: &self.appid,
@@ -60,66 +43,30 @@ impl KeyView for OwnedKey {
     }
 }
 
-impl<'a> Borrow<dyn KeyView + 'a> for OwnedKey {
-    fn borrow(&self) -> &(dyn KeyView + 'a) {
-        self
-    }
-}
+/// Distinct settings kept at once. Each cache holds a few file descriptors;
+/// a program cycling through more settings than this rebuilds the least
+/// recently used (re-reading the environment), instead of running out of
+/// descriptors.
+pub(crate) const MAX_CACHES: usize = 32;
 
-// Hash and Eq of the owned key and of the borrowed view must agree, so both
-// go through `Settings`.
-impl Hash for dyn KeyView + '_ {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.view().hash(h)
-    }
-}
-impl PartialEq for dyn KeyView + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.view() == other.view()
-    }
-}
-impl Eq for dyn KeyView + '_ {}
-impl Hash for OwnedKey {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.view().hash(h)
-    }
-}
-impl PartialEq for OwnedKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.view() == other.view()
-    }
-}
-impl Eq for OwnedKey {}
+static CACHES: CacheRegistry<OwnedKey, Arc<TokenCache>> = CacheRegistry::new(MAX_CACHES);
 
-type Map = HashMap<OwnedKey, Arc<TokenCache>>;
-
-static CACHES: LazyLock<Mutex<Map>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// The map, even if a panic elsewhere poisoned its lock: every update is a
-/// single insert or take, so it is never left half-changed.
-fn caches() -> MutexGuard<'static, Map> {
-    CACHES.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// The cache for `s`, created (and the environment read) on first use.
-/// A configuration error creates nothing, so a corrected environment is
-/// seen by the next call.
+/// The cache for these settings, built (reading the environment) on first
+/// use. A configuration error is not kept: the next call tries again.
 pub(crate) fn cache_for(s: Settings<'_>) -> Result<Arc<TokenCache>> {
-    let mut map = caches();
-    if let Some(c) = map.get(&s as &dyn KeyView) {
-        return Ok(Arc::clone(c));
-    }
-    let cache = Arc::new(TokenCache::new(build_config(s)?));
-    map.insert(
-        OwnedKey {
-            appid: s.appid.to_owned(),
-            secret: s.secret.to_owned(),
-            token_file: s.token_file.map(str::to_owned),
-            expiry_file: s.expiry_file.map(str::to_owned),
+    CACHES.try_get_or_insert_with(
+        |k| k.view() == s,
+        || {
+            let cache = Arc::new(TokenCache::new(build_config(s)?));
+            let key = OwnedKey {
+                appid: s.appid.to_owned(),
+                secret: s.secret.to_owned(),
+                token_file: s.token_file.map(str::to_owned),
+                expiry_file: s.expiry_file.map(str::to_owned),
+            };
+            Ok((key, cache))
         },
-        Arc::clone(&cache),
-    );
-    Ok(cache)
+    )
 }
 
 /// Environment first, then the explicit arguments over it.
@@ -137,45 +84,38 @@ fn build_config(s: Settings<'_>) -> Result<wxtoken::Config> {
 }
 
 /// Forgets every cache. Callers still holding one finish with it; it is
-/// dropped (with its HTTP client thread) by whoever lets go last, outside
-/// the map lock.
+/// dropped by whoever lets go last, outside the registry's lock.
 pub(crate) fn reset() {
-    let old = std::mem::take(&mut *caches());
-    drop(old);
+    CACHES.clear();
+}
+
+/// How many distinct settings have a cache now.
+#[cfg(test)]
+pub(crate) fn len() -> usize {
+    CACHES.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::hash_map::DefaultHasher;
 
-    fn hash(k: &dyn KeyView) -> u64 {
-        let mut h = DefaultHasher::new();
-        k.hash(&mut h);
-        h.finish()
-    }
-
+    /// 400 distinct settings in one process (issue: the 254th call ran out of
+    /// file descriptors): the registry keeps at most MAX_CACHES of them.
     #[test]
-    fn borrowed_and_owned_keys_agree() {
-        let s = Settings {
-            appid: "wx1",
-            secret: "sec",
-            token_file: Some("/tmp/t"),
-            expiry_file: None,
-        };
-        let o = OwnedKey {
-            appid: "wx1".into(),
-            secret: "sec".into(),
-            token_file: Some("/tmp/t".into()),
-            expiry_file: None,
-        };
-        assert_eq!(hash(&s), hash(&o));
-        assert!(&s as &dyn KeyView == &o as &dyn KeyView);
-        let other = Settings {
-            expiry_file: Some("/tmp/t"),
-            token_file: None,
-            ..s
-        };
-        assert!(&other as &dyn KeyView != &o as &dyn KeyView);
+    fn distinct_settings_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..400)
+            .map(|i| dir.path().join(format!("t{i}")).display().to_string())
+            .collect();
+        for name in &names {
+            let s = Settings {
+                appid: "wx_bound",
+                secret: "secret_bound",
+                token_file: Some(name),
+                expiry_file: None,
+            };
+            cache_for(s).unwrap();
+            assert!(len() <= MAX_CACHES);
+        }
     }
 }

@@ -12,9 +12,9 @@
 //! client when the process id changes, and its open files are only `fstat`ed.
 
 use std::os::unix::ffi::OsStrExt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use wxtoken::{ConfigBuilder, TokenCache};
+use wxtoken::{CacheRegistry, ConfigBuilder, TokenCache};
 
 use crate::settings::{self, Found, Source, Value, COUNT, SECRET_FILE, SETTINGS};
 
@@ -30,15 +30,16 @@ enum Stored {
     NotScalar,
 }
 
-/// One set of settings and what was built from it.
+/// One set of settings, the key of what was built from it.
 struct Entry {
     values: [Option<(Source, Stored)>; COUNT],
     /// The current directory, when a file name is relative and so depends on it.
     cwd: Option<Box<[u8]>>,
-    /// The cache, or the configuration error, which stays the same until the
-    /// settings change, so failing calls are cheap too.
-    built: Result<Arc<TokenCache>, Arc<str>>,
 }
+
+/// The cache, or the configuration error, which stays the same until the
+/// settings change, so failing calls are cheap too.
+type Built = Result<Arc<TokenCache>, Arc<str>>;
 
 impl Entry {
     fn matches(&self, found: &Found<'_>, cwd: Option<&[u8]>) -> bool {
@@ -62,43 +63,32 @@ impl Entry {
     }
 }
 
-/// Most recently used first.
-static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
-
-fn registry() -> MutexGuard<'static, Vec<Entry>> {
-    // An entry is only ever replaced whole, so a panic elsewhere cannot leave
-    // one half-written.
-    REGISTRY.lock().unwrap_or_else(|p| p.into_inner())
-}
+/// The core's bounded registry, most recently used first.
+static REGISTRY: CacheRegistry<Entry, Built> = CacheRegistry::new(MAX_ENTRIES);
 
 /// The cache for these settings (and, for relative file names, this current
 /// directory), or why the settings are unusable: one line, never the secret.
 pub fn cache_for(found: &Found<'_>, cwd: Option<&[u8]>) -> Result<Arc<TokenCache>, Arc<str>> {
-    let mut entries = registry();
-    if let Some(pos) = entries.iter().position(|e| e.matches(found, cwd)) {
-        if pos != 0 {
-            entries[..=pos].rotate_right(1);
-        }
-        return entries[0].built.clone();
-    }
-    // Building opens nothing and connects nowhere: the core defers both.
-    let built = build(found).map(Arc::new).map_err(Arc::from);
-    let entry = Entry {
-        values: std::array::from_fn(|i| {
-            found[i].as_ref().map(|(source, value)| {
-                let stored = match value {
-                    Value::Text(t) => Stored::Text(t.as_ref().into()),
-                    Value::NotScalar => Stored::NotScalar,
-                };
-                (*source, stored)
-            })
-        }),
-        cwd: cwd.map(Into::into),
-        built: built.clone(),
-    };
-    entries.insert(0, entry);
-    entries.truncate(MAX_ENTRIES);
-    built
+    REGISTRY.get_or_insert_with(
+        |e| e.matches(found, cwd),
+        || {
+            // Building opens nothing and connects nowhere: the core defers both.
+            let built = build(found).map(Arc::new).map_err(Arc::from);
+            let entry = Entry {
+                values: std::array::from_fn(|i| {
+                    found[i].as_ref().map(|(source, value)| {
+                        let stored = match value {
+                            Value::Text(t) => Stored::Text(t.as_ref().into()),
+                            Value::NotScalar => Stored::NotScalar,
+                        };
+                        (*source, stored)
+                    })
+                }),
+                cwd: cwd.map(Into::into),
+            };
+            (entry, built)
+        },
+    )
 }
 
 /// The effective configuration for `found`, for `phpinfo()`.
@@ -160,12 +150,13 @@ pub fn explain(message: &str, found: &Found<'_>, only: Option<usize>) -> String 
 
 /// How many distinct settings this process has built caches for.
 pub fn len() -> usize {
-    registry().len()
+    REGISTRY.len()
 }
 
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
+    use std::sync::{Mutex, MutexGuard};
 
     use super::*;
     use crate::settings::{Found, Source, Value};

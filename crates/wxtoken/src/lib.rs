@@ -118,6 +118,7 @@ mod file_store;
 mod legacy_format;
 mod lock_file;
 mod redis_store;
+mod registry;
 mod staged_file;
 mod store;
 mod watched_file;
@@ -135,6 +136,7 @@ pub use error::{
 };
 pub use fetch::{BoxFuture, Fetched, TokenSource};
 pub use redis_store::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
+pub use registry::CacheRegistry;
 pub use store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
 /// The parsers of untrusted input, for the fuzz targets in `fuzz/` only.
