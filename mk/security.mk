@@ -6,6 +6,3 @@ test-security: deps ## hostile files and inputs against the CLI and PHP, as two 
 	$(CARGO) build -p wxtoken-cli -p wxtoken-php -p wechat-mock
 	bash tests/security/run.sh
 
-.PHONY: test-tooling
-test-tooling: ## the project's own tooling: make help lists every target
-	bash tests/tooling/run.sh

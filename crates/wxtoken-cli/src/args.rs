@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
-use wxtoken::{ConfigBuilder, Result};
+use clap::{Parser, Subcommand};
+use wxtoken::{ConfigBuilder, FlagValue, Result};
 
 /// Exit statuses, shown under `--help`.
 const EXIT_STATUS: &str = "\
@@ -63,83 +63,78 @@ pub enum Command {
     },
 }
 
-/// The settings flags. Each sets the setting of the same environment name.
-#[derive(Args, Debug, Default)]
+/// The settings flags, one per setting of the core's table
+/// (`wxtoken::SETTINGS`), each overriding its environment variable. Built
+/// from the table rather than declared here, so a new setting gets its flag,
+/// help line and README row from one place.
+#[derive(Debug, Default)]
 pub struct Settings {
-    /// App id [WX_APPID]
-    #[arg(long, global = true, value_name = "ID")]
-    appid: Option<String>,
-    /// App secret [WX_APPSECRET] (prefer --secret-file: flags show in `ps`)
-    #[arg(
-        long,
-        global = true,
-        value_name = "SECRET",
-        conflicts_with = "secret_file"
-    )]
-    secret: Option<String>,
-    /// Read the secret from the first line of a file that is not world-readable [WX_APPSECRET_FILE]
-    #[arg(long, global = true, value_name = "PATH")]
-    secret_file: Option<String>,
-    /// Token file [WX_TOKEN_FILE] (default token.txt)
-    #[arg(long, global = true, value_name = "PATH")]
-    token_file: Option<String>,
-    /// Expiry file [WX_EXPIRY_FILE] (default expiry.txt)
-    #[arg(long, global = true, value_name = "PATH")]
-    expiry_file: Option<String>,
-    /// API base URLs, comma-separated, tried in order [WX_API_BASE]
-    #[arg(long, global = true, value_name = "URLS")]
-    api_base: Option<String>,
-    /// Refresh margin in seconds [WX_REFRESH_MARGIN] (default 300)
-    #[arg(long, global = true, value_name = "SECONDS")]
-    margin: Option<String>,
-    /// Endpoint: token or stable [WX_TOKEN_MODE] (default token)
-    #[arg(long, global = true, value_name = "MODE")]
-    mode: Option<String>,
-    /// HTTP timeout for a whole fetch, seconds [WX_HTTP_TIMEOUT] (default 10)
-    #[arg(long, global = true, value_name = "SECONDS")]
-    timeout: Option<String>,
-    /// Shared Redis store [WX_REDIS_URL] (default: the files)
-    #[arg(long, global = true, value_name = "URL")]
-    redis_url: Option<String>,
-    /// Prefix of the Redis keys [WX_REDIS_PREFIX] (default wxtoken)
-    #[arg(long, global = true, value_name = "PREFIX")]
-    redis_prefix: Option<String>,
-    /// Extra trusted CA bundle, PEM [WX_CA_FILE]
-    #[arg(long, global = true, value_name = "PATH")]
-    ca_file: Option<String>,
-    /// Never fetch, only read the cache [WX_PASSIVE]; --passive=0 turns it off
-    #[arg(long, global = true, value_name = "1|0", num_args = 0..=1, default_missing_value = "1", require_equals = true)]
-    passive: Option<String>,
-    /// Allow http:// to a host other than loopback [WX_ALLOW_HTTP]
-    #[arg(long, global = true, value_name = "1|0", num_args = 0..=1, default_missing_value = "1", require_equals = true)]
-    allow_http: Option<String>,
+    /// `(environment name, value)` for every flag given.
+    given: Vec<(&'static str, String)>,
 }
 
 impl Settings {
     /// Puts every flag given on top of `builder` (which holds the environment).
     pub fn apply(&self, builder: &mut ConfigBuilder) -> Result<()> {
-        let given = [
-            ("WX_APPID", &self.appid),
-            ("WX_APPSECRET_FILE", &self.secret_file),
-            ("WX_APPSECRET", &self.secret),
-            ("WX_TOKEN_FILE", &self.token_file),
-            ("WX_EXPIRY_FILE", &self.expiry_file),
-            ("WX_API_BASE", &self.api_base),
-            ("WX_REFRESH_MARGIN", &self.margin),
-            ("WX_TOKEN_MODE", &self.mode),
-            ("WX_HTTP_TIMEOUT", &self.timeout),
-            ("WX_REDIS_URL", &self.redis_url),
-            ("WX_REDIS_PREFIX", &self.redis_prefix),
-            ("WX_CA_FILE", &self.ca_file),
-            ("WX_PASSIVE", &self.passive),
-            ("WX_ALLOW_HTTP", &self.allow_http),
-        ];
-        for (name, value) in given {
-            if let Some(v) = value {
-                builder.set(name, v)?;
+        for (name, value) in &self.given {
+            builder.set(name, value)?;
+        }
+        Ok(())
+    }
+}
+
+impl clap::FromArgMatches for Settings {
+    fn from_arg_matches(m: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        let mut s = Settings::default();
+        s.update_from_arg_matches(m)?;
+        Ok(s)
+    }
+
+    fn update_from_arg_matches(
+        &mut self,
+        m: &clap::ArgMatches,
+    ) -> std::result::Result<(), clap::Error> {
+        for setting in wxtoken::SETTINGS.iter().filter(|s| s.flag.is_some()) {
+            if let Some(v) = m.get_one::<String>(setting.env) {
+                self.given.push((setting.env, v.clone()));
             }
         }
         Ok(())
+    }
+}
+
+impl clap::Args for Settings {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let mut cmd = cmd;
+        for s in wxtoken::SETTINGS.iter() {
+            let Some(flag) = s.flag else { continue };
+            let mut arg = clap::Arg::new(s.env).long(flag).global(true).help(format!(
+                "{} [{}] (default: {})",
+                s.doc,
+                s.env,
+                s.default.replace('`', "")
+            ));
+            arg = match s.flag_value {
+                FlagValue::Required => {
+                    arg.value_name(flag.rsplit('-').next().unwrap_or(flag).to_uppercase())
+                }
+                FlagValue::Switch => arg
+                    .value_name("1|0")
+                    .num_args(0..=1)
+                    .default_missing_value("1")
+                    .require_equals(true),
+            };
+            if s.env == "WX_APPSECRET" {
+                // Both would set the secret; a flag each way is a mistake.
+                arg = arg.conflicts_with("WX_APPSECRET_FILE");
+            }
+            cmd = cmd.arg(arg);
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
     }
 }
 

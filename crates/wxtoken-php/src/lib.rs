@@ -103,30 +103,21 @@ fn record<T>(outcome: Result<T, String>) -> Result<T, ()> {
     }
 }
 
-/// The `wxtoken.*` ini entries. All are empty by default, so that an unset
-/// entry falls through to the environment and then to the core's defaults.
-static INI_ENTRIES: IniEntryDefs<15> = IniEntryDefs::new([
-    ini(c"wxtoken.appid"),
-    ini(c"wxtoken.appsecret"),
-    ini(c"wxtoken.token_file"),
-    ini(c"wxtoken.expiry_file"),
-    ini(c"wxtoken.api_base"),
-    ini(c"wxtoken.refresh_margin"),
-    ini(c"wxtoken.mode"),
-    ini(c"wxtoken.http_timeout"),
-    ini(c"wxtoken.redis_url"),
-    ini(c"wxtoken.passive"),
-    ini(c"wxtoken.ca_file"),
-    ini(c"wxtoken.appsecret_file"),
-    ini(c"wxtoken.allow_http"),
-    ini(c"wxtoken.redis_prefix"),
-    IniEntryDef::end(),
-]);
+/// The `wxtoken.*` ini entries, one per setting of the core's table. All
+/// are empty by default, so that an unset entry falls through to the
+/// environment and then to the core's defaults. Settable anywhere (php.ini,
+/// pool config, .user.ini, ini_set), as the constants they stand beside
+/// could be defined anywhere.
+static INI_ENTRIES: IniEntryDefs<{ settings::COUNT + 1 }> = IniEntryDefs::new(ini_entries());
 
-const fn ini(name: &'static std::ffi::CStr) -> IniEntryDef {
-    // Settable anywhere (php.ini, pool config, .user.ini, ini_set), as the
-    // constants they stand beside could be defined anywhere.
-    IniEntryDef::new(name, c"", IniEntryPermission::All)
+const fn ini_entries() -> [IniEntryDef; settings::COUNT + 1] {
+    let mut out = [const { IniEntryDef::end() }; settings::COUNT + 1];
+    let mut i = 0;
+    while i < settings::COUNT {
+        out[i] = IniEntryDef::new(settings::SETTINGS[i].ini, c"", IniEntryPermission::All);
+        i += 1;
+    }
+    out
 }
 
 /// MINIT: registers the ini entries and wraps `chdir()` (see [`cwd`]). No
@@ -192,7 +183,7 @@ mod tests {
                     .into_owned()
             })
             .collect();
-        let expected: Vec<&str> = SETTINGS.iter().map(|s| s.ini).collect();
+        let expected: Vec<&str> = SETTINGS.iter().map(|s| s.ini_name()).collect();
         assert_eq!(names, expected);
     }
 }

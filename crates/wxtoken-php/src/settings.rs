@@ -18,48 +18,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use ext_php_rs::ffi::{zend_ini_entry, HashTable};
 use ext_php_rs::types::{ZendHashTable, Zval};
 
-/// Number of settings, as in [`wxtoken::SETTING_NAMES`].
-pub const COUNT: usize = 14;
+/// Number of settings: the core's table ([`wxtoken::SETTINGS`]) is the one
+/// list; the ini entries, `phpinfo()` rows and error hints all derive from it.
+pub const COUNT: usize = wxtoken::SETTING_COUNT;
 
 /// Index of the token file setting in [`SETTINGS`].
-pub const TOKEN_FILE: usize = 2;
+pub const TOKEN_FILE: usize = wxtoken::setting_index("WX_TOKEN_FILE");
 /// Index of the expiry file setting in [`SETTINGS`].
-pub const EXPIRY_FILE: usize = 3;
+pub const EXPIRY_FILE: usize = wxtoken::setting_index("WX_EXPIRY_FILE");
 /// Index of the secret file setting in [`SETTINGS`].
-pub const SECRET_FILE: usize = 11;
+pub const SECRET_FILE: usize = wxtoken::setting_index("WX_APPSECRET_FILE");
 
-/// One setting under each of its names.
-#[derive(Debug)]
-pub struct Setting {
-    /// Environment name, which is also the core's name for it.
-    pub env: &'static str,
-    /// The `php.ini` entry.
-    pub ini: &'static str,
-    /// The legacy script's constant, for the four it had.
-    pub constant: Option<&'static str>,
-}
+pub use wxtoken::Setting;
 
-/// Every setting, in the core's order (`wxtoken::SETTING_NAMES`).
-pub const SETTINGS: [Setting; COUNT] = [
-    setting("WX_APPID", "wxtoken.appid", Some("APPID")),
-    setting("WX_APPSECRET", "wxtoken.appsecret", Some("APPSECRET")),
-    setting("WX_TOKEN_FILE", "wxtoken.token_file", Some("TOKENFILE")),
-    setting("WX_EXPIRY_FILE", "wxtoken.expiry_file", Some("EXPIRY")),
-    setting("WX_API_BASE", "wxtoken.api_base", None),
-    setting("WX_REFRESH_MARGIN", "wxtoken.refresh_margin", None),
-    setting("WX_TOKEN_MODE", "wxtoken.mode", None),
-    setting("WX_HTTP_TIMEOUT", "wxtoken.http_timeout", None),
-    setting("WX_REDIS_URL", "wxtoken.redis_url", None),
-    setting("WX_PASSIVE", "wxtoken.passive", None),
-    setting("WX_CA_FILE", "wxtoken.ca_file", None),
-    setting("WX_APPSECRET_FILE", "wxtoken.appsecret_file", None),
-    setting("WX_ALLOW_HTTP", "wxtoken.allow_http", None),
-    setting("WX_REDIS_PREFIX", "wxtoken.redis_prefix", None),
-];
-
-const fn setting(env: &'static str, ini: &'static str, constant: Option<&'static str>) -> Setting {
-    Setting { env, ini, constant }
-}
+/// Every setting, in the core's order.
+pub const SETTINGS: [Setting; COUNT] = wxtoken::SETTINGS;
 
 /// Which source a value came from; shown in `phpinfo()` and in configuration
 /// errors so a site knows which of its three places to fix.
@@ -78,7 +51,7 @@ impl Source {
     pub fn label(self, setting: &Setting) -> String {
         match self {
             Source::Constant => format!("constant {}", setting.constant.unwrap_or("?")),
-            Source::Ini => format!("ini {}", setting.ini),
+            Source::Ini => format!("ini {}", setting.ini_name()),
             Source::Env => format!("environment {}", setting.env),
         }
     }
@@ -175,7 +148,7 @@ fn with_ini_entries(
                 table,
                 generation,
                 entries: std::array::from_fn(|i| {
-                    t.get(SETTINGS[i].ini)
+                    t.get(SETTINGS[i].ini_name())
                         // SAFETY: EG(ini_directives) stores `zend_ini_entry` pointers.
                         .and_then(|z| unsafe { z.ptr::<zend_ini_entry>() })
                         .map_or(std::ptr::null(), |p| p.cast_const())
@@ -295,7 +268,7 @@ pub fn is_relative(found: &Found<'_>, index: usize) -> bool {
 /// What to tell a site whose setting `index` is not set anywhere.
 pub fn where_to_set(index: usize) -> String {
     let s = &SETTINGS[index];
-    let ini = s.ini;
+    let ini = s.ini_name();
     match s.constant {
         Some(c) => format!("define {c}, or set {ini} or {}", s.env),
         None => format!("set {ini} or {}", s.env),
@@ -313,7 +286,7 @@ mod tests {
         assert_eq!(SETTINGS[TOKEN_FILE].env, "WX_TOKEN_FILE");
         assert_eq!(SETTINGS[EXPIRY_FILE].env, "WX_EXPIRY_FILE");
         for s in &SETTINGS {
-            assert!(s.ini.starts_with("wxtoken."), "{}", s.ini);
+            assert!(s.ini_name().starts_with("wxtoken."), "{}", s.ini_name());
         }
         let constants: Vec<_> = SETTINGS.iter().filter_map(|s| s.constant).collect();
         assert_eq!(constants, ["APPID", "APPSECRET", "TOKENFILE", "EXPIRY"]);

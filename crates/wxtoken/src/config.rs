@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::settings::SETTING_NAMES;
 
 /// Default token file, as in the legacy script.
 pub const DEFAULT_TOKEN_FILE: &str = "token.txt";
@@ -33,24 +34,6 @@ const MAX_TOKEN_LIFETIME: u64 = 7200;
 const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(300);
 /// A secret file holds one short line; anything longer is not one.
 const MAX_SECRET_FILE: u64 = 4096;
-
-/// The environment names of all settings, in DESIGN.md's order.
-pub const SETTING_NAMES: &[&str] = &[
-    "WX_APPID",
-    "WX_APPSECRET",
-    "WX_TOKEN_FILE",
-    "WX_EXPIRY_FILE",
-    "WX_API_BASE",
-    "WX_REFRESH_MARGIN",
-    "WX_TOKEN_MODE",
-    "WX_HTTP_TIMEOUT",
-    "WX_REDIS_URL",
-    "WX_PASSIVE",
-    "WX_CA_FILE",
-    "WX_APPSECRET_FILE",
-    "WX_ALLOW_HTTP",
-    "WX_REDIS_PREFIX",
-];
 
 /// Which WeChat endpoint issues tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -119,6 +119,7 @@ mod legacy_format;
 mod lock_file;
 mod redis_store;
 mod registry;
+mod settings;
 mod staged_file;
 mod store;
 mod watched_file;
@@ -129,7 +130,6 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     Config, ConfigBuilder, Mode, Secret, DEFAULT_API_BASE, DEFAULT_EXPIRY_FILE,
     DEFAULT_HTTP_TIMEOUT, DEFAULT_REDIS_PREFIX, DEFAULT_REFRESH_MARGIN, DEFAULT_TOKEN_FILE,
-    SETTING_NAMES,
 };
 pub use error::{
     Error, ErrorKind, Result, CONFIG_ERRCODES, INVALID_TOKEN_ERRCODES, QUOTA_ERRCODES,
@@ -137,6 +137,10 @@ pub use error::{
 pub use fetch::{BoxFuture, Fetched, TokenSource};
 pub use redis_store::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
 pub use registry::CacheRegistry;
+pub use settings::{
+    setting_index, setting_named, settings_markdown, FlagValue, Setting, SETTINGS, SETTING_COUNT,
+    SETTING_NAMES,
+};
 pub use store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
 /// The parsers of untrusted input, for the fuzz targets in `fuzz/` only.

@@ -20,22 +20,16 @@ use wxtoken::{Config, ConfigBuilder, Error, Result};
 
 use super::publish::{Publish, Sdk};
 
-/// TOML key → setting name. `appsecret` is deliberately absent: a secret in
-/// a config file ends up in backups and `ps`-able editors; use a file.
-const KEYS: &[(&str, &str)] = &[
-    ("appid", "WX_APPID"),
-    ("appsecret_file", "WX_APPSECRET_FILE"),
-    ("token_file", "WX_TOKEN_FILE"),
-    ("expiry_file", "WX_EXPIRY_FILE"),
-    ("api_base", "WX_API_BASE"),
-    ("refresh_margin", "WX_REFRESH_MARGIN"),
-    ("mode", "WX_TOKEN_MODE"),
-    ("http_timeout", "WX_HTTP_TIMEOUT"),
-    ("redis_url", "WX_REDIS_URL"),
-    ("redis_prefix", "WX_REDIS_PREFIX"),
-    ("ca_file", "WX_CA_FILE"),
-    ("allow_http", "WX_ALLOW_HTTP"),
-];
+/// The TOML key of a setting: from the core's table (`Setting::toml`). The
+/// secret has none on purpose: a secret in a config file ends up in backups
+/// and editors; it goes in `appsecret_file`. Nor has `passive`: the refresher
+/// is the one that fetches.
+fn setting_for(key: &str) -> Option<&'static str> {
+    wxtoken::SETTINGS
+        .iter()
+        .find(|s| s.toml == Some(key))
+        .map(|s| s.env)
+}
 
 /// One app the daemon keeps fresh.
 #[derive(Debug)]
@@ -149,10 +143,7 @@ fn app(t: &toml::Table) -> Result<App> {
             "wxjava_prefix" => prefixes.0 = text(value),
             "wechatpy_prefix" => prefixes.1 = text(value),
             key => {
-                let setting = KEYS
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map(|(_, s)| *s)
+                let setting = setting_for(key)
                     .ok_or_else(|| Error::Config(format!("unknown setting {key:?}")))?;
                 let v = text(value).ok_or_else(|| {
                     Error::Config(format!("{key} must be a string, number or boolean"))
