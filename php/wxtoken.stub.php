@@ -42,3 +42,23 @@ function wxtoken_last_error(): string {}
  * @return bool Whether the token was dropped (false also on failure; see wxtoken_last_error()).
  */
 function wxtoken_invalidate(string $failedToken): bool {}
+
+/**
+ * What the cache holds and how it is doing, without fetching anything.
+ *
+ * Keys: store ("files" or "redis"), location (the file paths, or the Redis
+ * server and key, password masked), token_file and expiry_file (files only,
+ * else null), present (a valid token is cached), token_preview (its first
+ * characters only), expires_at and refresh_at (Unix seconds), seconds_left,
+ * fresh (a getToken() now is a hit), refresh_margin, last_warning (a condition
+ * that degrades the cache: a failed refresh ahead of expiry, a token fetched
+ * but not cached, an unavailable lock; also written once per worker to PHP's
+ * error log) and last_error (as wxtoken_last_error()). With a configuration
+ * error, the other keys are missing and last_error says why.
+ *
+ * @return array{store?: string, location?: string, token_file?: ?string, expiry_file?: ?string,
+ *   present?: bool, token_preview?: ?string, expires_at?: ?int, seconds_left?: ?int,
+ *   refresh_at?: ?int, fresh?: bool, refresh_margin?: int, last_warning?: ?string,
+ *   last_error: string}
+ */
+function wxtoken_status(): array {}

@@ -23,3 +23,4 @@ bool(true)
 getToken(mixed ...$ignored): string
 wxtoken_invalidate(string $failedToken): bool
 wxtoken_last_error(): string
+wxtoken_status(): array

@@ -30,7 +30,10 @@ use crate::{current_cache, guarded, record, LAST_ERROR};
 /// `getToken(mixed ...$ignored): string`.
 pub fn get_token() -> String {
     record(guarded(|| {
-        current_cache()?.get_token().map_err(|e| e.to_string())
+        let cache = current_cache()?;
+        let token = cache.get_token().map_err(|e| e.to_string());
+        crate::report::after_call(cache.last_warning());
+        token
     }))
     .unwrap_or_default()
 }
@@ -182,6 +185,81 @@ fn invalidate_function() -> FunctionBuilder<'static> {
         ])
 }
 
+/// What the cache holds and how it is doing, without fetching: an array
+/// with `store` (`files` or `redis`), `location` (the file paths, or the
+/// Redis server and key, password masked), `token_file` and `expiry_file`
+/// (files only), `present`, `token_preview` (the first characters only),
+/// `expires_at`, `seconds_left`, `refresh_at`, `fresh`, `refresh_margin`,
+/// `last_warning` (a condition that degrades the cache, also written once to
+/// the error log) and `last_error` (as `wxtoken_last_error()`). On a
+/// configuration error, only `last_error` is filled.
+///
+/// @return array The status.
+#[php_function]
+pub fn wxtoken_status() -> ext_php_rs::boxed::ZBox<ext_php_rs::types::ZendHashTable> {
+    let mut out = ext_php_rs::types::ZendHashTable::new();
+    let status = guarded(|| {
+        let cache = current_cache()?;
+        let status = cache.status().map_err(|e| e.to_string())?;
+        Ok((status, cache.last_warning()))
+    });
+    let mut put = |k: &str, v: Zval| {
+        let _ = out.insert(k, v);
+    };
+    let text = |s: &str| {
+        let mut z = Zval::new();
+        let _ = z.set_string(s, false);
+        z
+    };
+    let opt_text = |s: Option<&str>| s.map_or_else(Zval::null, text);
+    let int = |i: Option<i64>| {
+        let mut z = Zval::new();
+        match i {
+            Some(i) => z.set_long(i),
+            None => z.set_null(),
+        }
+        z
+    };
+    let boolean = |b: bool| {
+        let mut z = Zval::new();
+        z.set_bool(b);
+        z
+    };
+    match status {
+        Ok((s, warning)) => {
+            let as_i64 = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+            put("store", text(&s.store.kind));
+            put("location", text(&s.store.location));
+            put("token_file", opt_text(s.token_file.as_deref()));
+            put("expiry_file", opt_text(s.expiry_file.as_deref()));
+            put("present", boolean(s.present));
+            put("token_preview", opt_text(s.token_preview.as_deref()));
+            put("expires_at", int(as_i64(s.expires_at)));
+            put("seconds_left", int(s.seconds_left));
+            put("refresh_at", int(as_i64(s.refresh_at)));
+            put("fresh", boolean(s.fresh));
+            put("refresh_margin", int(as_i64(Some(s.refresh_margin))));
+            put(
+                "last_warning",
+                opt_text(warning.or_else(crate::report::last_warning).as_deref()),
+            );
+        }
+        Err(e) => set_last_error_if_empty(&e),
+    }
+    put("last_error", text(&LAST_ERROR.with(|e| e.borrow().clone())));
+    out
+}
+
+/// A status call that fails keeps the reason for `last_error` without
+/// erasing a previous call's.
+fn set_last_error_if_empty(message: &str) {
+    LAST_ERROR.with(|e| {
+        if e.borrow().is_empty() {
+            e.borrow_mut().push_str(message);
+        }
+    });
+}
+
 /// Adds the functions to the module. It lives here because the handler types
 /// that `#[php_function]` generates are private to this module.
 pub fn register(module: ModuleBuilder) -> ModuleBuilder {
@@ -189,4 +267,5 @@ pub fn register(module: ModuleBuilder) -> ModuleBuilder {
         .function(get_token_function())
         .function(wrap_function!(wxtoken_last_error))
         .function(invalidate_function())
+        .function(wrap_function!(wxtoken_status))
 }

@@ -25,6 +25,7 @@ pub mod cwd;
 pub mod functions;
 pub mod info;
 pub mod registry;
+pub mod report;
 pub mod settings;
 
 use std::cell::RefCell;
@@ -97,7 +98,10 @@ fn record<T>(outcome: Result<T, String>) -> Result<T, ()> {
             Ok(v)
         }
         Err(message) => {
-            set_last_error(&message);
+            match report::pool_load_hint().filter(|_| message.starts_with("configuration error")) {
+                Some(hint) => set_last_error(&format!("{message} ({hint})")),
+                None => set_last_error(&message),
+            }
             Err(())
         }
     }
@@ -127,6 +131,7 @@ extern "C" fn startup(_ty: i32, module_number: i32) -> i32 {
     let registered = catch_unwind(|| {
         IniEntryDef::register(INI_ENTRIES.as_slice(), module_number);
         settings::ini_registered();
+        report::note_load();
         cwd::wrap_chdir();
     });
     match registered {

@@ -51,6 +51,9 @@ pub struct TokenCache {
     unpersisted: Mutex<Option<Cached>>,
     /// Why the last write or refresh-ahead failed, while it goes on failing.
     warning: Mutex<Option<String>>,
+    /// Whether `warning` holds one: front ends ask after every call, and a
+    /// hit must not take a lock for that.
+    has_warning: std::sync::atomic::AtomicBool,
     /// The last failed refresh in this process, for when the store keeps no
     /// note.
     last_failure: Mutex<Option<FailureNote>>,
@@ -153,6 +156,7 @@ impl TokenCacheBuilder {
             refresh: tokio::sync::Mutex::new(()),
             unpersisted: Mutex::new(None),
             warning: Mutex::new(None),
+            has_warning: std::sync::atomic::AtomicBool::new(false),
             last_failure: Mutex::new(None),
         }
     }
@@ -311,6 +315,9 @@ impl TokenCache {
     /// Why the last write to the store, or the last refresh-ahead, failed,
     /// while that goes on; `None` once a write succeeds.
     pub fn last_warning(&self) -> Option<String> {
+        if !self.has_warning.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
         lock(&self.warning).clone()
     }
 
@@ -344,7 +351,10 @@ impl TokenCache {
     }
 
     fn set_warning(&self, w: Option<String>) {
-        *lock(&self.warning) = w;
+        let mut slot = lock(&self.warning);
+        self.has_warning
+            .store(w.is_some(), std::sync::atomic::Ordering::Release);
+        *slot = w;
     }
 
     /// The store again, under the lock: someone may have refreshed, failed or
