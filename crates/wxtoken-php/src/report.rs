@@ -12,7 +12,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::ffi::{c_char, c_int, CString};
+use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set in MINIT when a php-fpm pool loaded the extension itself
@@ -32,7 +32,7 @@ thread_local! {
 extern "C" {
     /// PHP's error log (the `error_log` ini, else the SAPI's log: php-fpm's
     /// worker output). Exported by PHP 8.0 and later.
-    fn php_log_err_with_severity(message: *const c_char, syslog_type: c_int);
+    fn php_log_err_with_severity(message: *const std::ffi::c_char, syslog_type: std::ffi::c_int);
 }
 
 /// One line to PHP's error log, as `error_log()` would write it.
