@@ -65,3 +65,9 @@ install-php: deps ## install the extension into PHP's extension dir and enable i
 bench-race: deps ## 64 PHP processes on an expired cache: legacy vs extension
 	$(CARGO) build -p wxtoken-php -p wechat-mock
 	@WX_TARGET=$(DEBUG) WXT_EXT=$(PHP_EXT_DEBUG) PHP=$(PHP) bash php/bench/race.sh
+
+# The extension in production: php-fpm behind nginx under wrk (tests/fpm).
+.PHONY: test-fpm
+test-fpm: deps ## the extension under real php-fpm behind nginx, driven by wrk
+	$(CARGO) build -p wxtoken-php -p wechat-mock
+	WX_TARGET=$(DEBUG) WXT_EXT=$(PHP_EXT_DEBUG) bash tests/fpm/run.sh
