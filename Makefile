@@ -60,7 +60,7 @@ test: deps ## every suite, ending with one "total: N passed, N failed" line
 demo: deps ## fetch a token once against a local mock, reuse it from CLI, C and PHP
 	@bash scripts/demo.sh
 
-bench: deps ## print the benchmark figures (nothing is asserted)
+bench: deps ## measure every front end vs the legacy script and the floor; writes BENCHMARKS.md
 	@bash scripts/bench.sh
 
 install: install-c ## install the C library, header and wxtoken.pc under PREFIX

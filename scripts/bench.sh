@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
-# `make bench`: throughput figures and ratios. Nothing here is a pass/fail
-# test; figures depend on the machine.
-set -euo pipefail
+# `make bench`: every front end side by side in one run, against the legacy
+# approach and the physical floor, written to BENCHMARKS.md (see
+# scripts/bench/report.py). Nothing here is a pass/fail test: figures depend
+# on the machine. Run it on a quiet machine; it takes about five minutes.
+set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 cargo=${CARGO:-cargo}
+out=$root/target/bench
+mkdir -p "$out"
+: >"$out/results.txt"
 
-echo "== Rust core =="
-$cargo bench -q -p wxtoken --bench hit_path 2>/dev/null
+$cargo build -q --release -p wxtoken-ffi -p wxtoken-php -p wxtoken-cli -p wechat-mock || exit 1
+make -s ffi-links
+export WX_TARGET=$root/target/release
 
-for part in bench-c bench-php bench-race; do
-    if make -s -n "$part" >/dev/null 2>&1; then
-        echo
-        echo "== $part =="
-        make -s "$part"
-    fi
-done
+section() {
+    echo
+    echo "== $1"
+    shift
+    "$@" 2>&1 | tee -a "$out/results.txt" | grep -v '^RESULT'
+}
+section "Rust core (hit, coherence, miss, Redis)" $cargo bench -q -p wxtoken --bench hit_path
+section "C hit path and floor" make -s bench-c
+section "PHP hit path" make -s bench-php
+section "herd" bash scripts/bench/herd.sh
+section "nginx + php-fpm" bash scripts/bench/stack.sh
+section "footprint" bash scripts/bench/footprint.sh
+python3 scripts/bench/report.py "$out/results.txt" BENCHMARKS.md
+echo
+echo "wrote BENCHMARKS.md"

@@ -87,7 +87,7 @@ all_ready() { [ "$(ls "$1" | wc -l)" -ge "$2" ]; }
 # touches READY<pid> once it is up and then waits for the file GO; when all
 # N are waiting (or after WAIT_SECS), creates GO so they ask at once, and waits
 # for them. Each worker's output is in DIR/out/1..N. Fails if not all N
-# became ready in time.
+# became ready in time. Sets RACE_MS: milliseconds from the go to the end.
 race() {
     local n=$1 dir=$2 i ready
     shift 2
@@ -100,7 +100,11 @@ race() {
     done
     wait_for all_ready "$dir/ready" "$n"
     ready=$(ls "$dir/ready" | wc -l)
+    local t0
+    t0=$(date +%s%N)
     touch "$dir/go"
     for i in "${pids[@]}"; do wait "$i"; done
+    # For benchmarks: from the go to the last racer's exit.
+    RACE_MS=$((($(date +%s%N) - t0) / 1000000))
     [ "$ready" -ge "$n" ]
 }

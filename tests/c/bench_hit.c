@@ -8,8 +8,10 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,26 +67,49 @@ static int hit(char *out, size_t len)
     return wx_get_token("wx_bench_appid", "bench_secret", tfile, efile, out, len);
 }
 
-/* Calls per second of `f` on one thread for about `budget` seconds. */
+/* The floor: what a hit cannot avoid, two fstat(2)s on the open files. */
+static int tfd = -1, efd = -1;
+static int floor_fstat(char *out, size_t len)
+{
+    struct stat a, b;
+    (void)out;
+    (void)len;
+    return fstat(tfd, &a) | fstat(efd, &b);
+}
+
+/* Calls per second of `f` on one thread: the median of 5 rounds of about
+ * budget/5 seconds each. */
+#define ROUNDS 5
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static double rate(int (*f)(char *, size_t))
 {
     char out[WX_TOKEN_BUF_LEN];
-    long calls = 0;
-    double start, elapsed;
-    int i;
+    double rates[ROUNDS], start, elapsed;
+    long calls;
+    int i, r;
     for (i = 0; i < 1000; i++)
         if (f(out, sizeof out) != 0) {
             fprintf(stderr, "bench: call failed\n");
             exit(1);
         }
-    start = now();
-    do {
-        for (i = 0; i < 1000; i++)
-            f(out, sizeof out);
-        calls += 1000;
-        elapsed = now() - start;
-    } while (elapsed < budget);
-    return calls / elapsed;
+    for (r = 0; r < ROUNDS; r++) {
+        calls = 0;
+        start = now();
+        do {
+            for (i = 0; i < 1000; i++)
+                f(out, sizeof out);
+            calls += 1000;
+            elapsed = now() - start;
+        } while (elapsed < budget / ROUNDS);
+        rates[r] = calls / elapsed;
+    }
+    qsort(rates, ROUNDS, sizeof rates[0], cmp_double);
+    return rates[ROUNDS / 2];
 }
 
 static void *thread_rate(void *arg)
@@ -93,16 +118,17 @@ static void *thread_rate(void *arg)
     return NULL;
 }
 
-static void report(const char *name, double per_second)
+static void report(const char *key, const char *name, double per_second)
 {
-    printf("%-52s %10.0f ns/call %12.0f calls/s\n", name, 1e9 / per_second,
+    printf("%-52s %10.1f ns/call %12.0f calls/s\n", name, 1e9 / per_second,
            per_second);
+    printf("RESULT %s %.1f\n", key, 1e9 / per_second);
 }
 
 int main(void)
 {
     char dir[] = "/tmp/wxtoken-bench-c.XXXXXX", token[200], expiry[32];
-    double single, legacy, rates[THREADS], total = 0;
+    double single, legacy, floor_rate, rates[THREADS], total = 0;
     pthread_t t[THREADS];
     int i;
     if (getenv("BENCH_MS") != NULL)
@@ -125,16 +151,23 @@ int main(void)
 
     single = rate(hit);
     legacy = rate(legacy_read);
+    tfd = open(tfile, O_RDONLY);
+    efd = open(efile, O_RDONLY);
+    floor_rate = rate(floor_fstat);
+    close(tfd);
+    close(efd);
     for (i = 0; i < THREADS; i++)
         pthread_create(&t[i], NULL, thread_rate, &rates[i]);
     for (i = 0; i < THREADS; i++) {
         pthread_join(t[i], NULL);
         total += rates[i];
     }
-    report("C wx_get_token() hit, 1 thread", single);
-    report("C legacy-style read of both files, 1 thread", legacy);
+    report("c_hit", "C wx_get_token() hit, 1 thread", single);
+    report("c_legacy", "C legacy-style read of both files, 1 thread", legacy);
+    report("c_floor", "floor: two fstat(2) on the open files", floor_rate);
     printf("%-52s %10.0f calls/s in total\n", "C wx_get_token() hit, 4 threads", total);
-    printf("wx_get_token() hit vs legacy read: %.1fx faster\n", single / legacy);
+    printf("wx_get_token() hit vs legacy read: %.1fx faster; %.2fx the floor\n",
+           single / legacy, floor_rate / single);
 
     wx_reset();
     unlink(tfile);

@@ -1,34 +1,49 @@
-//! `make bench`: what a cache hit and a refresh cost, against the real mock.
+//! `make bench`: what the core's hit, a refresh and the Redis store cost,
+//! against the real mock (and a real redis-server when one is installed).
 //!
-//! Prints figures and ratios; asserts nothing about speed (that would make
-//! tests depend on the machine). No benchmark framework: a warm-up and a
-//! timed loop are enough for numbers this far apart.
+//! Prints figures and, for scripts/bench.sh, `RESULT <key> <value>` lines
+//! that BENCHMARKS.md is written from. Asserts nothing about speed (that would
+//! make tests depend on the machine). No benchmark framework: a warm-up and
+//! timed loops, the median of several rounds, are enough for figures this far
+//! apart.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wechat_mock::MockServer;
 use wxtoken::{Config, TokenCache};
 
-/// Runs `f` repeatedly for about `budget`; returns nanoseconds per call.
+const ROUNDS: usize = 5;
+
+/// The median over `ROUNDS` rounds of about `budget / ROUNDS` each, in
+/// nanoseconds per call.
 fn measure(budget: Duration, mut f: impl FnMut()) -> f64 {
     for _ in 0..1000 {
         f();
     }
-    let mut calls = 0u64;
-    let start = Instant::now();
-    while start.elapsed() < budget {
-        for _ in 0..1000 {
-            f();
-        }
-        calls += 1000;
-    }
-    start.elapsed().as_nanos() as f64 / calls as f64
+    let round = budget / ROUNDS as u32;
+    let mut figures: Vec<f64> = (0..ROUNDS)
+        .map(|_| {
+            let mut calls = 0u64;
+            let start = Instant::now();
+            while start.elapsed() < round {
+                for _ in 0..1000 {
+                    f();
+                }
+                calls += 1000;
+            }
+            start.elapsed().as_nanos() as f64 / calls as f64
+        })
+        .collect();
+    figures.sort_by(f64::total_cmp);
+    figures[ROUNDS / 2]
 }
 
-fn report(name: &str, ns: f64) {
-    println!("{name:<52} {ns:>10.0} ns/call {:>12.0} calls/s", 1e9 / ns);
+fn report(key: &str, what: &str, ns: f64) {
+    println!("{what:<58} {ns:>10.1} ns/call {:>12.0} calls/s", 1e9 / ns);
+    println!("RESULT {key} {ns:.1}");
 }
 
 /// What the legacy script does on every call, in Rust: read both files,
@@ -43,6 +58,20 @@ fn legacy_style_read(token: &std::path::Path, expiry: &std::path::Path) -> Optio
     (!t.is_empty() && now < x).then_some(t)
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Replaces `path` by rename, as every writer does.
+fn replace(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("bench-tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
 fn main() {
     let budget = Duration::from_millis(
         std::env::var("BENCH_MS")
@@ -51,14 +80,13 @@ fn main() {
             .unwrap_or(1000),
     );
     let mock = MockServer::start().expect("mock starts");
-    let dir = std::env::temp_dir().join(format!("wxtoken-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let config = Config::builder()
         .appid("wx_test_appid")
         .secret("test_secret_0123456789")
         .api_base(mock.url())
-        .token_file(dir.join("token.txt"))
-        .expiry_file(dir.join("expiry.txt"))
+        .token_file(dir.path().join("token.txt"))
+        .expiry_file(dir.path().join("expiry.txt"))
         .build()
         .unwrap();
     let cache = Arc::new(TokenCache::new(config.clone()));
@@ -66,63 +94,226 @@ fn main() {
     // Files changed within the last second are read again on every call
     // (timestamps may be too coarse to trust yet); measure the steady state.
     std::thread::sleep(Duration::from_millis(2100));
-
     println!(
-        "wxtoken core benchmarks ({} ms per figure)",
+        "wxtoken core benchmarks (median of {ROUNDS} rounds, {} ms per figure)",
         budget.as_millis()
     );
+
+    // ---------------------------------------------------------------- hits
     let hit = measure(budget, || {
         black_box(cache.get_token().unwrap());
     });
-    report("hit: TokenCache::get_token (fstat-validated)", hit);
-
+    report("rust_hit", "hit: TokenCache::get_token", hit);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let hit_async = rt.block_on(async {
+        let mut ns = Vec::new();
+        for _ in 0..ROUNDS {
+            let start = Instant::now();
+            let n = 200_000u32;
+            for _ in 0..n {
+                black_box(cache.get_token_async().await.unwrap());
+            }
+            ns.push(start.elapsed().as_nanos() as f64 / f64::from(n));
+        }
+        ns.sort_by(f64::total_cmp);
+        ns[ROUNDS / 2]
+    });
+    report(
+        "rust_hit_async",
+        "hit: TokenCache::get_token_async (in a runtime)",
+        hit_async,
+    );
     let (t, e) = (config.token_file(), config.expiry_file());
     let legacy = measure(budget, || {
         black_box(legacy_style_read(t, e).unwrap());
     });
-    report("baseline: read + parse both files every call", legacy);
-    println!(
-        "  ratio: hit path is {:.1}x the read-every-time baseline",
-        legacy / hit
-    );
-
-    let threads = 2;
-    let start = Instant::now();
-    let per_thread = 200_000;
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let cache = Arc::clone(&cache);
-            std::thread::spawn(move || {
-                for _ in 0..per_thread {
-                    black_box(cache.get_token().unwrap());
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
-    let ns = start.elapsed().as_nanos() as f64 / (threads * per_thread) as f64;
     report(
-        &format!("hit: {threads} threads sharing one cache (aggregate)"),
-        ns,
+        "rust_legacy",
+        "legacy approach in Rust: read + parse both files",
+        legacy,
     );
 
-    // A refresh: HTTP round trip to the local mock, two fsync'd renames.
-    let n = 200;
+    // ---------------------------------------------------------------- coherence
+    // Another writer replaces the token every 100 ms; every call must see
+    // the newest token within one call of the rename.
+    let published = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (published, stop) = (published.clone(), stop.clone());
+        let (t, e) = (t.to_path_buf(), e.to_path_buf());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                replace(&e, &(unix_now() + 7000).to_string());
+                replace(&t, &format!("COHERENCE_TOKEN_{n:08}"));
+                published.store(n, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            n
+        })
+    };
+    std::thread::sleep(Duration::from_millis(150));
+    let stale = AtomicU64::new(0);
+    let coherent = measure(budget.max(Duration::from_millis(1000)), || {
+        let before = published.load(Ordering::SeqCst);
+        let token = cache.get_token().unwrap();
+        let seen: u64 = token
+            .strip_prefix("COHERENCE_TOKEN_")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if seen < before {
+            stale.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    stop.store(true, Ordering::Relaxed);
+    let updates = writer.join().unwrap();
+    report(
+        "coherence_hit",
+        "hit while another writer replaces the token every 100 ms",
+        coherent,
+    );
+    println!(
+        "  {} replacements; calls that returned a token older than the last completed replacement: {}",
+        updates,
+        stale.load(Ordering::Relaxed)
+    );
+    println!("RESULT coherence_updates {updates}");
+    println!("RESULT coherence_stale {}", stale.load(Ordering::Relaxed));
+
+    // ---------------------------------------------------------------- a miss
+    let n = 100;
+    let calls_before = mock.stats().token_calls;
     let start = Instant::now();
     for _ in 0..n {
         black_box(cache.force_refresh().unwrap());
     }
-    let refresh = start.elapsed().as_nanos() as f64 / n as f64;
+    let miss = start.elapsed().as_nanos() as f64 / f64::from(n);
     report(
-        "miss: force_refresh (local HTTP + 2 atomic writes)",
-        refresh,
+        "miss",
+        "miss: force_refresh (lock, HTTP, parse, stage, fsync, renames)",
+        miss,
     );
     println!(
-        "  ratio: a refresh costs {:.0}x a hit; upstream calls made: {}",
-        refresh / hit,
-        mock.stats().token_calls
+        "RESULT miss_calls {}",
+        mock.stats().token_calls - calls_before
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    // The same request with the same kind of client, nothing else.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let url = format!(
+        "{}/cgi-bin/token?grant_type=client_credential&appid=wx_test_appid&secret=test_secret_0123456789",
+        mock.url()
+    );
+    let bare = rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..n {
+            let body = client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            black_box(body);
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(n)
+    });
+    report(
+        "bare_http",
+        "bare HTTP request to the mock, same client settings",
+        bare,
+    );
+    // What the durability costs: two files written, fsynced and renamed.
+    let fs_dir = tempfile::tempdir_in(dir.path()).unwrap();
+    let fsync_pair = {
+        let start = Instant::now();
+        for i in 0..n {
+            for name in ["a", "b"] {
+                let tmp = fs_dir.path().join(format!("{name}.tmp"));
+                let f = std::fs::File::create(&tmp).unwrap();
+                std::io::Write::write_all(&mut &f, format!("{i}").as_bytes()).unwrap();
+                f.sync_all().unwrap();
+                std::fs::rename(&tmp, fs_dir.path().join(name)).unwrap();
+            }
+            std::fs::File::open(fs_dir.path())
+                .unwrap()
+                .sync_all()
+                .unwrap();
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(n)
+    };
+    report(
+        "fsync_pair",
+        "two files written + fsynced + renamed, directory synced",
+        fsync_pair,
+    );
+
+    // ---------------------------------------------------------------- Redis
+    redis_bench(&mock, budget);
+}
+
+/// The Redis store's hit (no round trip) and miss, on a redis-server
+/// started here, when one is installed.
+fn redis_bench(mock: &MockServer, budget: Duration) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let Ok(mut server) = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+    else {
+        println!("redis-server not installed: no Redis figures");
+        return;
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let config = Config::builder()
+        .appid("wx_test_appid")
+        .secret("test_secret_0123456789")
+        .api_base(mock.url())
+        .redis_url(format!("redis://127.0.0.1:{port}/0"))
+        .build()
+        .unwrap();
+    let cache = TokenCache::new(config);
+    cache.get_token().unwrap();
+    let hit = measure(budget, || {
+        black_box(cache.get_token().unwrap());
+    });
+    report(
+        "redis_hit",
+        "Redis store hit (rechecks Redis once a second)",
+        hit,
+    );
+    let n = 100;
+    let start = Instant::now();
+    for _ in 0..n {
+        black_box(cache.force_refresh().unwrap());
+    }
+    let miss = start.elapsed().as_nanos() as f64 / f64::from(n);
+    report(
+        "redis_miss",
+        "Redis store miss: force_refresh (lock, HTTP, MULTI)",
+        miss,
+    );
+    let _ = server.kill();
+    let _ = server.wait();
 }
