@@ -21,9 +21,10 @@ help: ## this list: every target, one line each
 # tests, curl for the shell tests, redis-server (and redis-tools) for the
 # Redis store's tests, util-linux's setpriv for the two-user security tests,
 # python3-venv for the daemon tests' Python packages (mk/daemon.mk), php-fpm,
-# nginx and wrk for the production-stack tests (tests/fpm).
+# nginx and wrk for the production-stack tests (tests/fpm), strace to kill a
+# refresh at each of its steps (tests/crash).
 APT_PACKAGES := php-dev php-cli libclang-dev valgrind pkg-config curl gcc g++ make python3 \
-	python3-venv redis-server redis-tools util-linux php-fpm nginx wrk
+	python3-venv redis-server redis-tools util-linux php-fpm nginx wrk strace
 
 deps: ## install the Debian packages the project needs (as root), or list them
 	@missing=""; for p in $(APT_PACKAGES); do \

@@ -58,6 +58,7 @@ step clippy "$MAKE" --no-print-directory clippy
 step rust "$MAKE" --no-print-directory test-rust
 step c "$MAKE" --no-print-directory test-c
 step php "$MAKE" --no-print-directory test-php
+step crash "$MAKE" --no-print-directory test-crash
 step fpm "$MAKE" --no-print-directory test-fpm
 step security "$MAKE" --no-print-directory test-security
 step redis "$MAKE" --no-print-directory test-redis

@@ -94,6 +94,14 @@ check "64 processes: one token for all (got $(printf '%s\n' "$distinct" | wc -l)
 check "64 processes: one upstream call (got $calls)" test "$calls" = 1
 check "64 processes: the files hold that token" test "$(cat "$dir/token.txt")" = "$last"
 
+# stop_server PID: the php -S master and the workers it forked (which would
+# otherwise outlive it).
+stop_server() {
+    pkill -P "$1" 2>/dev/null
+    kill "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
+
 # --- 3. php -S with forked workers serving 200 requests ----------------------
 dir=$WX_TMP/server
 mkdir -p "$dir/docroot"
@@ -112,7 +120,7 @@ server=$!
 wait_for curl -sS -o /dev/null "http://127.0.0.1:$port/ready.txt" 2>/dev/null
 # 200 requests, 16 at a time.
 seq 1 200 | xargs -P 16 -I{} curl -fsS "http://127.0.0.1:$port/index.php?n={}" >"$dir/answers" 2>>"$dir/curl.err"
-kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
+stop_server "$server"
 answers=$(wc -l <"$dir/answers")
 tokens=$(cut -d' ' -f1 "$dir/answers" | sort -u)
 workers=$(cut -d' ' -f2 "$dir/answers" | sort -u | wc -l)
@@ -150,7 +158,7 @@ server=$!
 wait_for curl -sS -o /dev/null "http://127.0.0.1:$port/ready.txt" 2>/dev/null
 first=$(curl -fsS "http://127.0.0.1:$port/index.php" 2>&1)
 second=$(curl -fsS "http://127.0.0.1:$port/index.php" 2>&1)
-kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
+stop_server "$server"
 expected=$'main ok\nshutdown ok'
 check "php -S: main script uses the script's directory, shutdown functions the server's (got: $(echo $first / $second))" \
     test "$first" = "$expected" -a "$second" = "$expected"

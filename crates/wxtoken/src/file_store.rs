@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::file_safety::{check_destination, open_trusted};
 use crate::legacy_format::{parse_expiry, parse_token};
 use crate::lock_file;
-use crate::staged_file::{sync_dir, Staged};
+use crate::staged_pair::StagedPair;
 use crate::store::{LockOutcome, StoreInfo, TokenStore};
 use crate::watched_file::{FileStat, Watched};
 
@@ -38,6 +38,8 @@ pub(crate) struct FileStore {
     token_path: PathBuf,
     expiry_path: PathBuf,
     lock_path: PathBuf,
+    /// How the pair is replaced, and recovered after a crashed writer.
+    pair: StagedPair,
     /// Only a complete read (both files, a usable token) is remembered;
     /// anything else is read again from the paths on the next call.
     memo: RwLock<Option<Memo>>,
@@ -65,6 +67,7 @@ impl FileStore {
         let mut lock = token_path.clone().into_os_string();
         lock.push(".lock");
         FileStore {
+            pair: StagedPair::new(&token_path, &expiry_path),
             token_path,
             expiry_path,
             lock_path: lock.into(),
@@ -106,30 +109,42 @@ impl FileStore {
     }
 
     /// Marks the cache empty the way both sides understand: an empty token
-    /// and expiry 0 (the legacy script refetches on either).
+    /// and expiry 0 (the legacy script refetches on either). On a full disk,
+    /// where no new file can be written, the token file is emptied in place
+    /// instead: invalidating must never need free space.
     pub(crate) fn clear(&self) -> Result<()> {
         self.check_destinations()?;
-        let token = self.stage(&self.token_path, b"")?;
-        let expiry = self.stage(&self.expiry_path, b"0")?;
-        self.commit(token)?;
-        self.commit(expiry)?;
-        sync_dir(&self.token_path);
-        Ok(())
+        match self.pair.replace(b"", b"0", false) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self.pair.recover();
+                self.truncate_token()
+                    .map_err(|_| Error::io("write", &self.token_path, e))
+            }
+        }
+    }
+
+    /// Empties the token file where it is (no new file, no space needed).
+    fn truncate_token(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&self.token_path)?;
+        let meta = f.metadata()?;
+        crate::file_safety::check(&self.token_path, &meta).map_err(|r| {
+            std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                r.into_error(&self.token_path).to_string(),
+            )
+        })?;
+        f.set_len(0)
     }
 
     /// A rename never replaces a device, directory, link or foreign file.
     fn check_destinations(&self) -> Result<()> {
         check_destination(&self.token_path)?;
         check_destination(&self.expiry_path)
-    }
-
-    fn stage(&self, path: &Path, bytes: &[u8]) -> Result<Staged> {
-        Staged::write(path, bytes).map_err(|e| Error::io("write", path, e))
-    }
-
-    fn commit(&self, staged: Staged) -> Result<()> {
-        let path = staged.dest().to_path_buf();
-        staged.commit().map_err(|e| Error::io("write", path, e))
     }
 }
 
@@ -155,10 +170,19 @@ impl TokenStore for FileStore {
     fn try_lock(&self) -> Result<LockOutcome> {
         // No lock file beside a device, a link or a foreign file either.
         self.check_destinations()?;
-        lock_file::try_lock(&self.lock_path, &self.token_path)
+        let outcome = lock_file::try_lock(&self.lock_path, &self.token_path)?;
+        if let LockOutcome::Held(_) = outcome {
+            // First thing under the lock: whatever a crashed writer left
+            // becomes the old pair or the new pair, and its litter goes.
+            self.pair
+                .recover()
+                .map_err(|e| Error::io("recover", &self.token_path, e))?;
+        }
+        Ok(outcome)
     }
 
-    /// Replaces both files with `cached`.
+    /// Replaces both files with `cached`, through `staged_pair` (a crash at
+    /// any point leaves the old pair or the new one).
     ///
     /// Both new files are written and synced first, then renamed one right
     /// after the other, so the window in which a reader sees one old and one
@@ -172,24 +196,15 @@ impl TokenStore for FileStore {
     /// serving a dead token as valid.
     fn save(&self, cached: &Cached, old_still_valid: bool) -> Result<()> {
         self.check_destinations()?;
-        let expiry = self.stage(&self.expiry_path, cached.expires_at.to_string().as_bytes())?;
-        let token = self.stage(&self.token_path, cached.token.as_bytes())?;
-        if old_still_valid {
-            self.commit(expiry)?;
-            if let Err(e) = self.commit(token) {
-                // The old token now carries the new expiry: make it read as
-                // stale, or every reader would serve it until then.
-                let _ = self
-                    .stage(&self.expiry_path, b"0")
-                    .and_then(|s| self.commit(s));
-                return Err(e);
-            }
-        } else {
-            self.commit(token)?;
-            self.commit(expiry)?;
-        }
-        sync_dir(&self.token_path);
-        Ok(())
+        let expiry = cached.expires_at.to_string();
+        self.pair
+            .replace(cached.token.as_bytes(), expiry.as_bytes(), old_still_valid)
+            .map_err(|e| {
+                // Undo what a failed replacement staged; a half-renamed pair
+                // is finished or undone the same way a crash's would be.
+                let _ = self.pair.recover();
+                Error::io("write", &self.token_path, e)
+            })
     }
 
     /// Called with the lock held: compares, then clears.

@@ -121,6 +121,7 @@ mod redis_store;
 mod registry;
 mod settings;
 mod staged_file;
+mod staged_pair;
 mod store;
 mod watched_file;
 

@@ -45,11 +45,6 @@ impl Staged {
         self.committed = true;
         Ok(())
     }
-
-    /// The destination path.
-    pub(crate) fn dest(&self) -> &Path {
-        &self.dest
-    }
 }
 
 impl Drop for Staged {
