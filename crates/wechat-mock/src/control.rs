@@ -8,7 +8,8 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::json;
 
 use crate::http::{Request, Response};
 use crate::shared::Shared;
@@ -36,17 +37,29 @@ pub fn handle(req: &Request, shared: &Shared) -> Response {
     result.unwrap_or_else(|e| e)
 }
 
+/// The `/mock/stats` answer. A struct rather than `json!` because
+/// `serde_json` (without `preserve_order`) would sort the keys; this keeps
+/// them in the documented order.
+#[derive(Serialize)]
+struct StatsBody<'a> {
+    token_calls: u64,
+    stable_calls: u64,
+    business_calls: u64,
+    tokens_issued: u64,
+    last_token: Option<&'a str>,
+}
+
 /// The stats as JSON, fields in a fixed order.
 pub fn stats_json(s: &Stats) -> String {
-    let last = s
-        .last_token
-        .as_deref()
-        .map_or(Value::Null, Value::from)
-        .to_string();
-    format!(
-        "{{\"token_calls\":{},\"stable_calls\":{},\"business_calls\":{},\"tokens_issued\":{},\"last_token\":{}}}",
-        s.token_calls, s.stable_calls, s.business_calls, s.tokens_issued, last
-    )
+    let body = StatsBody {
+        token_calls: s.token_calls,
+        stable_calls: s.stable_calls,
+        business_calls: s.business_calls,
+        tokens_issued: s.tokens_issued,
+        last_token: s.last_token.as_deref(),
+    };
+    // Plain integers and strings cannot fail to serialise.
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 fn stats_response(s: &Stats) -> Response {
@@ -58,7 +71,7 @@ fn ok() -> Response {
 }
 
 fn bad_request(msg: &str) -> Response {
-    Response::json(400, format!("{{\"error\":{}}}", Value::from(msg)))
+    Response::json(400, json!({ "error": msg }).to_string())
 }
 
 /// Required numeric query parameter `name`.

@@ -5,7 +5,7 @@
 //! Like WeChat, API errors are HTTP 200 with `{"errcode":N,"errmsg":"..."}`.
 //! No answer ever contains the secret that was sent.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::http::{Request, Response};
 use crate::shared::Shared;
@@ -53,21 +53,14 @@ pub fn errmsg(code: i64) -> &'static str {
 pub fn error_response(code: i64) -> Response {
     Response::json(
         200,
-        format!(
-            "{{\"errcode\":{code},\"errmsg\":{}}}",
-            Value::from(errmsg(code))
-        ),
+        json!({"errcode": code, "errmsg": errmsg(code)}).to_string(),
     )
 }
 
 fn grant_response(g: &Grant) -> Response {
     Response::json(
         200,
-        format!(
-            "{{\"access_token\":{},\"expires_in\":{}}}",
-            Value::from(g.access_token.as_str()),
-            g.expires_in
-        ),
+        json!({"access_token": g.access_token, "expires_in": g.expires_in}).to_string(),
     )
 }
 
@@ -162,7 +155,7 @@ fn fault_response(fault: &Fault, shared: &Shared) -> Response {
         ),
         Fault::MissingField => {
             let expires_in = shared.state().expires_in();
-            Response::json(200, format!("{{\"expires_in\":{expires_in}}}"))
+            Response::json(200, json!({ "expires_in": expires_in }).to_string())
         }
         Fault::Oversized => Response::json(200, oversized_body()),
         // `token_endpoint` sleeps and answers normally instead; this arm
