@@ -6,94 +6,125 @@
 //! `{"ok":true}` (or the stats).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::json;
 
-use crate::http::{Request, Response};
+use crate::params::Params;
 use crate::shared::Shared;
 use crate::state::{Fault, Stats};
 
-/// Handles a request whose path starts with `/mock/`.
-pub fn handle(req: &Request, shared: &Shared) -> Response {
-    let result = match req.path.as_str() {
-        "/mock/stats" => Ok(stats_response(&shared.state().stats())),
-        "/mock/fault" => fault(req, shared),
-        "/mock/expires_in" => number(req, "secs").map(|secs| {
-            shared.state().set_expires_in(secs);
-            ok()
-        }),
-        "/mock/advance" => number(req, "secs").map(|secs| {
-            shared.state().advance(secs);
-            ok()
-        }),
-        "/mock/reset" => {
-            shared.reset();
-            Ok(ok())
+/// The `/mock/*` routes. Any method reaches them, so `curl -X POST` works as
+/// well as a plain GET.
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/mock/stats", any(stats))
+        .route("/mock/fault", any(fault))
+        .route("/mock/expires_in", any(expires_in))
+        .route("/mock/advance", any(advance))
+        .route("/mock/reset", any(reset))
+}
+
+/// The `/mock/stats` answer. A struct rather than `json!` because
+/// `serde_json` (without `preserve_order`) would sort the keys; this keeps
+/// them in the documented order.
+#[derive(Debug, Serialize)]
+struct StatsBody<'a> {
+    token_calls: u64,
+    stable_calls: u64,
+    business_calls: u64,
+    tokens_issued: u64,
+    last_token: Option<&'a str>,
+}
+
+impl<'a> From<&'a Stats> for StatsBody<'a> {
+    fn from(s: &'a Stats) -> Self {
+        Self {
+            token_calls: s.token_calls,
+            stable_calls: s.stable_calls,
+            business_calls: s.business_calls,
+            tokens_issued: s.tokens_issued,
+            last_token: s.last_token.as_deref(),
         }
-        _ => Err(Response::json(404, r#"{"error":"not found"}"#)),
-    };
-    result.unwrap_or_else(|e| e)
+    }
 }
 
-/// The stats as JSON, fields in a fixed order.
-pub fn stats_json(s: &Stats) -> String {
-    let last = s
-        .last_token
-        .as_deref()
-        .map_or(Value::Null, Value::from)
-        .to_string();
-    format!(
-        "{{\"token_calls\":{},\"stable_calls\":{},\"business_calls\":{},\"tokens_issued\":{},\"last_token\":{}}}",
-        s.token_calls, s.stable_calls, s.business_calls, s.tokens_issued, last
-    )
+/// A bad parameter, answered 400 with `{"error":"..."}`.
+#[derive(Debug)]
+struct BadRequest(String);
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, Json(json!({ "error": self.0 }))).into_response()
+    }
 }
 
-fn stats_response(s: &Stats) -> Response {
-    Response::json(200, stats_json(s))
+type Answer = Result<Response, BadRequest>;
+
+async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    let stats = shared.state().stats();
+    Json(StatsBody::from(&stats)).into_response()
+}
+
+async fn expires_in(State(shared): State<Arc<Shared>>, Query(params): Query<Params>) -> Answer {
+    shared.state().set_expires_in(number(&params, "secs")?);
+    Ok(ok())
+}
+
+async fn advance(State(shared): State<Arc<Shared>>, Query(params): Query<Params>) -> Answer {
+    shared.state().advance(number(&params, "secs")?);
+    Ok(ok())
+}
+
+async fn reset(State(shared): State<Arc<Shared>>) -> Response {
+    shared.reset();
+    ok()
 }
 
 fn ok() -> Response {
-    Response::json(200, r#"{"ok":true}"#)
-}
-
-fn bad_request(msg: &str) -> Response {
-    Response::json(400, format!("{{\"error\":{}}}", Value::from(msg)))
+    Json(json!({ "ok": true })).into_response()
 }
 
 /// Required numeric query parameter `name`.
-fn number<T: FromStr>(req: &Request, name: &str) -> Result<T, Response> {
-    let raw = req
-        .param(name)
-        .ok_or_else(|| bad_request(&format!("missing parameter '{name}'")))?;
+fn number<T: FromStr>(params: &Params, name: &str) -> Result<T, BadRequest> {
+    let raw = params
+        .get(name)
+        .ok_or_else(|| BadRequest(format!("missing parameter '{name}'")))?;
     raw.trim()
         .parse()
-        .map_err(|_| bad_request(&format!("parameter '{name}' is not a valid number")))
+        .map_err(|_| BadRequest(format!("parameter '{name}' is not a valid number")))
 }
 
 /// `/mock/fault?kind=...[&errcode=N][&ms=N][&times=N]`.
-fn fault(req: &Request, shared: &Shared) -> Result<Response, Response> {
-    let kind = req
-        .param("kind")
-        .ok_or_else(|| bad_request("missing parameter 'kind'"))?;
+async fn fault(State(shared): State<Arc<Shared>>, Query(params): Query<Params>) -> Answer {
+    let kind = params
+        .get("kind")
+        .ok_or_else(|| BadRequest("missing parameter 'kind'".into()))?;
     let fault = match kind {
         "none" => None,
-        "errcode" => Some(Fault::Errcode(number(req, "errcode")?)),
+        "errcode" => Some(Fault::Errcode(number(&params, "errcode")?)),
         "http500" => Some(Fault::Http500),
         "invalid_json" => Some(Fault::InvalidJson),
         "truncated" => Some(Fault::Truncated),
         "missing_field" => Some(Fault::MissingField),
         "oversized" => Some(Fault::Oversized),
-        "slow" => Some(Fault::Slow(Duration::from_millis(number(req, "ms")?))),
+        "slow" => Some(Fault::Slow(Duration::from_millis(number(&params, "ms")?))),
         _ => {
-            return Err(bad_request(
-                "unknown kind (errcode, http500, invalid_json, truncated, missing_field, oversized, slow, none)",
+            return Err(BadRequest(
+                "unknown kind (errcode, http500, invalid_json, truncated, missing_field, oversized, slow, none)".into(),
             ))
         }
     };
-    let times = match req.param("times") {
+    let times = match params.get("times") {
         None => None,
-        Some(_) => Some(number::<u32>(req, "times")?),
+        Some(_) => Some(number::<u32>(&params, "times")?),
     };
     shared.state().set_fault(fault, times);
     Ok(ok())
@@ -112,9 +143,10 @@ mod tests {
             ..Stats::default()
         };
         assert_eq!(
-            stats_json(&s),
+            serde_json::to_string(&StatsBody::from(&s)).unwrap(),
             r#"{"token_calls":1,"stable_calls":0,"business_calls":0,"tokens_issued":1,"last_token":"T"}"#
         );
-        assert!(stats_json(&Stats::default()).ends_with(r#""last_token":null}"#));
+        let empty = serde_json::to_string(&StatsBody::from(&Stats::default())).unwrap();
+        assert!(empty.ends_with(r#""last_token":null}"#));
     }
 }

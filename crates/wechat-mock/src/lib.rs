@@ -1,7 +1,9 @@
 //! A local stand-in for the WeChat `access_token` API, for wxtoken's tests
 //! (Rust, shell, C, PHP), the demo and the benchmarks.
 //!
-//! It serves, on 127.0.0.1 over plain HTTP/1.1 with keep-alive:
+//! It serves, on 127.0.0.1 over plain HTTP/1.1 with keep-alive (axum on
+//! hyper, on a runtime and thread of its own, so it works the same from
+//! synchronous tests and from inside any tokio runtime):
 //!
 //! - `GET /cgi-bin/token?grant_type=client_credential&appid=..&secret=..`:
 //!   a new unique token per call; earlier ones are retired five minutes
@@ -31,7 +33,7 @@
 #![warn(missing_docs)]
 
 mod control;
-mod http;
+mod params;
 mod server;
 mod shared;
 mod state;

@@ -5,9 +5,20 @@
 //! Like WeChat, API errors are HTTP 200 with `{"errcode":N,"errmsg":"..."}`.
 //! No answer ever contains the secret that was sent.
 
-use serde_json::Value;
+use std::io;
+use std::sync::Arc;
 
-use crate::http::{Request, Response};
+use axum::body::{Body, Bytes, HttpBody as _};
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use futures_util::stream::{self, StreamExt};
+use serde_json::{json, Value};
+
+use crate::params::Params;
 use crate::shared::Shared;
 use crate::state::{Credentials, Fault, Grant, TokenStatus};
 
@@ -15,6 +26,22 @@ use crate::state::{Credentials, Fault, Grant, TokenStatus};
 pub const OVERSIZED_LEN: usize = 1024 * 1024;
 /// `Content-Length` announced by [`Fault::Truncated`].
 pub const TRUNCATED_DECLARED_LEN: usize = 200;
+/// Cap on a request body; the only body the mock reads is a small JSON
+/// object for `/cgi-bin/stable_token`.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// What [`Fault::Truncated`] actually sends of its body.
+const TRUNCATED_PART: &str = r#"{"access_token":"00000000000000000000_Trunc"#;
+
+/// The routes of the three WeChat endpoints. Any method reaches them:
+/// `/cgi-bin/token` and the business call ignore it, `/cgi-bin/stable_token`
+/// counts the call and answers errcode 43002 to anything but POST.
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/cgi-bin/token", any(token))
+        .route("/cgi-bin/stable_token", any(stable_token))
+        .route("/cgi-bin/getcallbackip", any(getcallbackip))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
 
 /// Which token endpoint is being called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,29 +78,22 @@ pub fn errmsg(code: i64) -> &'static str {
 
 /// `{"errcode":N,"errmsg":"..."}` with HTTP 200.
 pub fn error_response(code: i64) -> Response {
-    Response::json(
-        200,
-        format!(
-            "{{\"errcode\":{code},\"errmsg\":{}}}",
-            Value::from(errmsg(code))
-        ),
-    )
+    Json(json!({"errcode": code, "errmsg": errmsg(code)})).into_response()
 }
 
 fn grant_response(g: &Grant) -> Response {
-    Response::json(
-        200,
-        format!(
-            "{{\"access_token\":{},\"expires_in\":{}}}",
-            Value::from(g.access_token.as_str()),
-            g.expires_in
-        ),
-    )
+    Json(json!({"access_token": g.access_token, "expires_in": g.expires_in})).into_response()
 }
 
-/// Handles a call to either token endpoint: counts it, applies the fault if
-/// one is active, otherwise validates and answers.
-pub fn token_endpoint(req: &Request, shared: &Shared, which: TokenEndpoint) -> Response {
+/// A body sent as it is, labelled JSON: the faults' broken bodies.
+fn raw_json(body: impl Into<Body>) -> Response {
+    ([(CONTENT_TYPE, "application/json")], body.into()).into_response()
+}
+
+/// Counts a call to either token endpoint and applies the fault if one is
+/// active: `Some(answer)` is the faulty answer, `None` means answer
+/// normally (also after a `slow` fault's delay).
+async fn begin(shared: &Shared, which: TokenEndpoint) -> Option<Response> {
     let fault = {
         let mut state = shared.state();
         match which {
@@ -83,24 +103,23 @@ pub fn token_endpoint(req: &Request, shared: &Shared, which: TokenEndpoint) -> R
         state.take_fault()
     };
     match fault {
-        // Sleep without holding the lock so other clients are not held up.
-        // Cut short by a reset or a stop: abandoned, no token issued.
-        Some(Fault::Slow(d)) if !shared.sleep(d) => return error_response(-1),
-        Some(Fault::Slow(_)) => {}
-        Some(f) => return fault_response(&f, shared),
-        None => {}
-    }
-    match which {
-        TokenEndpoint::Token => plain_token(req, shared),
-        TokenEndpoint::Stable => stable_token(req, shared),
+        // The lock is not held while sleeping, so other clients go on.
+        // Cut short by a reset: abandoned, no token issued.
+        Some(Fault::Slow(d)) if !shared.sleep(d).await => Some(error_response(-1)),
+        Some(Fault::Slow(_)) | None => None,
+        Some(f) => Some(fault_response(&f, shared)),
     }
 }
 
-fn plain_token(req: &Request, shared: &Shared) -> Response {
+/// `/cgi-bin/token?grant_type=client_credential&appid=..&secret=..`.
+async fn token(State(shared): State<Arc<Shared>>, Query(params): Query<Params>) -> Response {
+    if let Some(answer) = begin(&shared, TokenEndpoint::Token).await {
+        return answer;
+    }
     let creds = Credentials {
-        grant_type: req.param("grant_type"),
-        appid: req.param("appid"),
-        secret: req.param("secret"),
+        grant_type: params.get("grant_type"),
+        appid: params.get("appid"),
+        secret: params.get("secret"),
     };
     let mut state = shared.state();
     match state.check_credentials(creds) {
@@ -109,11 +128,20 @@ fn plain_token(req: &Request, shared: &Shared) -> Response {
     }
 }
 
-fn stable_token(req: &Request, shared: &Shared) -> Response {
-    if !req.method.eq_ignore_ascii_case("POST") {
+/// `POST /cgi-bin/stable_token` with a JSON body.
+async fn stable_token(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let method = request.method().clone();
+    let body = match read_body(request).await {
+        Ok(body) => body,
+        Err(answer) => return answer,
+    };
+    if let Some(answer) = begin(&shared, TokenEndpoint::Stable).await {
+        return answer;
+    }
+    if method != Method::POST {
         return error_response(43002);
     }
-    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&req.body) else {
+    let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&body) else {
         return error_response(47001);
     };
     // A field of the wrong JSON type is a format error, not "missing".
@@ -148,27 +176,70 @@ fn stable_token(req: &Request, shared: &Shared) -> Response {
     }
 }
 
+/// The request body, at most [`MAX_BODY_BYTES`]. A larger one is refused
+/// (413, JSON) before the call counts, like a request that never reached
+/// WeChat; a declared `Content-Length` over the cap is refused at once
+/// rather than after waiting for a body that would be refused anyway.
+async fn read_body(request: Request) -> Result<Bytes, Response> {
+    let (status, reason) = if request.body().size_hint().lower() > MAX_BODY_BYTES as u64 {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large".into(),
+        )
+    } else {
+        match Bytes::from_request(request, &()).await {
+            Ok(body) => return Ok(body),
+            Err(rejection) => (rejection.status(), rejection.body_text()),
+        }
+    };
+    Err((status, Json(json!({ "error": reason }))).into_response())
+}
+
 /// The broken answer for `fault` (all but `Slow`, which answers normally).
 fn fault_response(fault: &Fault, shared: &Shared) -> Response {
     match fault {
         Fault::Errcode(code) => error_response(*code),
         // Deliberately not errcode-shaped: a client must act on the status,
         // not mistake this for a WeChat API error.
-        Fault::Http500 => Response::json(500, r#"{"error":"internal server error"}"#),
-        Fault::InvalidJson => Response::json(200, r#"{"access_token":"#),
-        Fault::Truncated => Response::truncated(
-            r#"{"access_token":"00000000000000000000_Trunc"#,
-            TRUNCATED_DECLARED_LEN,
-        ),
+        Fault::Http500 => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": "internal server error"})),
+        )
+            .into_response(),
+        Fault::InvalidJson => raw_json(r#"{"access_token":"#),
+        Fault::Truncated => truncated_response(),
         Fault::MissingField => {
             let expires_in = shared.state().expires_in();
-            Response::json(200, format!("{{\"expires_in\":{expires_in}}}"))
+            Json(json!({ "expires_in": expires_in })).into_response()
         }
-        Fault::Oversized => Response::json(200, oversized_body()),
-        // `token_endpoint` sleeps and answers normally instead; this arm
-        // only exists to keep the match exhaustive.
+        Fault::Oversized => raw_json(oversized_body()),
+        // `begin` sleeps and answers normally instead; this arm only exists
+        // to keep the match exhaustive.
         Fault::Slow(_) => error_response(-1),
     }
+}
+
+/// Announces [`TRUNCATED_DECLARED_LEN`] bytes, sends fewer, then closes the
+/// connection.
+///
+/// hyper frames every answer honestly, so a lying `Content-Length` cannot be
+/// built as a normal response. What hyper does offer is the wire-level
+/// fault itself: a body that fails part-way makes it drop the connection
+/// right there, after the head and whatever was sent. No raw socket is
+/// needed. The yield before the failure makes hyper flush the head and the
+/// partial body first (it flushes whenever the body is not ready), so the
+/// client sees a short body and a close, not a bare close.
+fn truncated_response() -> Response {
+    let partial = stream::iter([Ok(Bytes::from_static(TRUNCATED_PART.as_bytes()))]);
+    let failure = stream::once(async {
+        tokio::task::yield_now().await;
+        Err(io::Error::other("truncated on purpose"))
+    });
+    let mut answer = raw_json(Body::from_stream(partial.chain(failure)));
+    answer
+        .headers_mut()
+        .insert(CONTENT_LENGTH, TRUNCATED_DECLARED_LEN.into());
+    answer
 }
 
 /// Exactly [`OVERSIZED_LEN`] bytes of well-formed token JSON whose token is
@@ -185,15 +256,17 @@ fn oversized_body() -> Vec<u8> {
 
 /// `GET /cgi-bin/getcallbackip?access_token=T`: the one business call,
 /// answering according to whether `T` is valid, expired or unknown.
-pub fn getcallbackip(req: &Request, shared: &Shared) -> Response {
+async fn getcallbackip(
+    State(shared): State<Arc<Shared>>,
+    Query(params): Query<Params>,
+) -> Response {
     let mut state = shared.state();
     state.count_business_call();
-    let token = req.param("access_token").filter(|t| !t.is_empty());
-    let Some(token) = token else {
+    let Some(token) = params.get("access_token").filter(|t| !t.is_empty()) else {
         return error_response(41001);
     };
     match state.check_token(token) {
-        TokenStatus::Valid => Response::json(200, r#"{"ip_list":["127.0.0.1"]}"#),
+        TokenStatus::Valid => Json(json!({"ip_list": ["127.0.0.1"]})).into_response(),
         TokenStatus::Expired => error_response(42001),
         TokenStatus::Unknown => error_response(40001),
     }
@@ -211,10 +284,15 @@ mod tests {
         assert_eq!(v["expires_in"], 7200);
     }
 
-    #[test]
-    fn error_bodies_are_json() {
+    #[tokio::test]
+    async fn error_bodies_are_json() {
         let r = error_response(40013);
-        let v: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["errcode"], 40013);
         assert_eq!(v["errmsg"], "invalid appid");
     }
