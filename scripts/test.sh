@@ -60,6 +60,7 @@ step c "$MAKE" --no-print-directory test-c
 step php "$MAKE" --no-print-directory test-php
 step crash "$MAKE" --no-print-directory test-crash
 step fpm "$MAKE" --no-print-directory test-fpm
+step deb "$MAKE" --no-print-directory test-deb
 step security "$MAKE" --no-print-directory test-security
 step redis "$MAKE" --no-print-directory test-redis
 step daemon "$MAKE" --no-print-directory test-daemon

@@ -30,9 +30,11 @@ herd() {
     esac
     local calls distinct empty
     calls=$(mock_stat token_calls)
-    distinct=$(cat "$dir"/out/* | grep -v '^EMPTY' | grep -v '^$' | sort -u | wc -l)
-    empty=$(grep -c '^EMPTY' "$dir"/out/* | awk -F: '{s += $2} END {print s + 0}')
-    printf '%-7s N=%-4d %4d upstream calls %4d distinct tokens %4d empty %6d ms\n' \
+    # A token is one word on its own line; anything else (an error) counts
+    # as a failed answer.
+    distinct=$(cat "$dir"/out/* | grep -E '^[!-~]+$' | sort -u | wc -l)
+    empty=$(cat "$dir"/out/* | grep -cvE '^[!-~]+$')
+    printf '%-7s N=%-4d %4d upstream calls %4d distinct tokens %4d failed %6d ms\n' \
         "$kind" "$n" "$calls" "$distinct" "$empty" "$RACE_MS"
     echo "RESULT herd_${kind}_${n}_calls $calls"
     echo "RESULT herd_${kind}_${n}_tokens $distinct"

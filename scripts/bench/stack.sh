@@ -48,11 +48,13 @@ LUA
 run() {
     local name=$1 page=$2 dir=$3 expiries=$4 before out
     before=$(mock_stat token_calls)
+    local expirer=
     if [ "$expiries" -gt 0 ]; then
         (for _ in $(seq 1 "$expiries"); do echo 1 >"$dir/expiry.txt"; sleep "$(awk -v s="$SECS" -v n="$expiries" 'BEGIN {print s / n}')"; done) &
+        expirer=$!
     fi
     out=$(wrk -t2 -c32 -d"${SECS}s" --timeout 30s -s "$WX_TMP/count.lua" "$(stack_url bench "$page")" 2>&1)
-    wait
+    [ -n "$expirer" ] && wait "$expirer"
     read -r _ req rps empty tokens p99 < <(grep '^WRK' <<<"$out")
     local calls=$(($(mock_stat token_calls) - before))
     printf '%-26s %8d req %9.0f req/s  p99 %7.2f ms  %5d upstream calls  %4d tokens  %4d empty\n' \
