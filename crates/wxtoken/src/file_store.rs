@@ -12,7 +12,9 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, RwLock};
+use std::time::Instant;
 
 use crate::cached::Cached;
 use crate::error::{Error, Result};
@@ -25,12 +27,41 @@ use crate::watched_file::{FileStat, Watched};
 
 /// Files larger than this are not a token or an expiry; reading stops there.
 const MAX_FILE_LEN: u64 = 4096;
+/// How often a hit also looks at the paths, not only at the open files: a
+/// deploy that moves the cache directory aside and creates a new one leaves
+/// the open files unchanged, so only the paths tell.
+const PATH_CHECK_MS: u64 = 1000;
+
+/// Milliseconds on a monotonic clock (vDSO: no system call).
+fn mono_ms() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
 
 /// The last read: which file versions it saw and what they held.
 struct Memo {
     token: Watched,
     expiry: Watched,
     cached: Cached,
+    /// When the paths were last seen to lead to these files (`mono_ms`).
+    paths_checked: AtomicU64,
+}
+
+impl Memo {
+    /// The paths still lead to the files this memo holds open; checked at
+    /// most once every `PATH_CHECK_MS` (two `stat`s), else assumed.
+    fn paths_current(&self, token: &Path, expiry: &Path) -> bool {
+        let now = mono_ms();
+        if now.saturating_sub(self.paths_checked.load(Ordering::Relaxed)) < PATH_CHECK_MS {
+            return true;
+        }
+        let same = |p: &Path, w: &Watched| fs::metadata(p).is_ok_and(|m| w.ident.same_file(&m));
+        let current = same(token, &self.token) && same(expiry, &self.expiry);
+        if current {
+            self.paths_checked.store(now, Ordering::Relaxed);
+        }
+        current
+    }
 }
 
 /// The token and expiry files and their lock file.
@@ -43,6 +74,9 @@ pub(crate) struct FileStore {
     /// Only a complete read (both files, a usable token) is remembered;
     /// anything else is read again from the paths on the next call.
     memo: RwLock<Option<Memo>>,
+    /// The token read under the lock before a fetch, to tell whether a legacy
+    /// writer replaced it meanwhile (see `save`).
+    baseline: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -72,6 +106,7 @@ impl FileStore {
             expiry_path,
             lock_path: lock.into(),
             memo: RwLock::new(None),
+            baseline: Mutex::new(None),
         }
     }
 
@@ -79,14 +114,14 @@ impl FileStore {
     fn read_both(&self) -> Result<Option<Cached>> {
         let mut memo = self.memo.write().unwrap_or_else(|p| p.into_inner());
         *memo = None;
-        let Some((token_file, token_bytes)) = read_small(&self.token_path)? else {
+        let Some((token_file, token_bytes)) = read_settled(&self.token_path)? else {
             return Ok(None);
         };
         let Some(token) = parse_token(&token_bytes) else {
             return Ok(None);
         };
         let written_at = u64::try_from(token_file.ident.mtime.0).ok();
-        let Some((expiry_file, expiry_bytes)) = read_small(&self.expiry_path)? else {
+        let Some((expiry_file, expiry_bytes)) = read_settled(&self.expiry_path)? else {
             return Ok(Some(Cached {
                 token,
                 expires_at: 0,
@@ -103,6 +138,7 @@ impl FileStore {
                 token: token_file,
                 expiry: expiry_file,
                 cached: cached.clone(),
+                paths_checked: AtomicU64::new(mono_ms()),
             });
         }
         Ok(Some(cached))
@@ -159,12 +195,24 @@ impl TokenStore for FileStore {
         {
             let memo = self.memo.read().unwrap_or_else(|p| p.into_inner());
             if let Some(m) = memo.as_ref() {
-                if m.token.unchanged() && m.expiry.unchanged() {
+                if m.token.unchanged()
+                    && m.expiry.unchanged()
+                    && m.paths_current(&self.token_path, &self.expiry_path)
+                {
                     return Ok(Some(m.cached.clone()));
                 }
             }
         }
         self.read_both()
+    }
+
+    /// Under the lock, before deciding to fetch: also remembers the token
+    /// seen, for `save`'s check against a legacy writer.
+    fn reload(&self) -> Result<Option<Cached>> {
+        let stored = self.load()?;
+        *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) =
+            stored.as_ref().map(|c| c.token.clone());
+        Ok(stored)
     }
 
     fn try_lock(&self) -> Result<LockOutcome> {
@@ -194,8 +242,32 @@ impl TokenStore for FileStore {
     /// the old token has expired, token goes first: the new token with the old
     /// expiry reads as stale and sends the reader to the lock, instead of
     /// serving a dead token as valid.
+    ///
+    /// The legacy script does not take our lock, so it may have written a
+    /// newer token while we fetched ours (its fetch retires ours at WeChat).
+    /// Under its own lock (`legacy_lock`) the token file is compared with
+    /// what `reload` saw: if it changed, theirs is newer and stays.
     fn save(&self, cached: &Cached, old_still_valid: bool) -> Result<()> {
         self.check_destinations()?;
+        let baseline = self
+            .baseline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let current = open_trusted(&self.token_path)?.map(|(f, _)| f);
+        let _legacy_lock = current
+            .as_ref()
+            .and_then(crate::legacy_lock::Exclusive::take);
+        if let Some(f) = &current {
+            let mut now = Vec::new();
+            let _ = f.take(MAX_FILE_LEN).read_to_end(&mut now);
+            let now = parse_token(&now);
+            if now.is_some() && now != baseline {
+                // Someone else (the legacy script) wrote a newer token while
+                // we fetched: keep it.
+                return Ok(());
+            }
+        }
         let expiry = cached.expires_at.to_string();
         self.pair
             .replace(cached.token.as_bytes(), expiry.as_bytes(), old_still_valid)
@@ -240,6 +312,21 @@ impl TokenStore for FileStore {
 /// given if even that fails (a deleted current directory).
 fn absolute(path: PathBuf) -> PathBuf {
     std::path::absolute(&path).unwrap_or(path)
+}
+
+/// [`read_small`], but a file found empty while a legacy writer holds its
+/// lock (it truncates, then writes) is read again once the writer is done.
+fn read_settled(path: &Path) -> Result<Option<(Watched, Vec<u8>)>> {
+    let read = read_small(path)?;
+    match &read {
+        Some((w, bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => {
+            if crate::legacy_lock::wait_for_writer(&w.file) {
+                return read_small(path);
+            }
+            Ok(read)
+        }
+        _ => Ok(read),
+    }
 }
 
 /// Opens a trusted regular file (see `file_safety`), identifies it by

@@ -116,6 +116,7 @@ mod fetch;
 mod file_safety;
 mod file_store;
 mod legacy_format;
+mod legacy_lock;
 mod lock_file;
 mod redis_store;
 mod registry;

@@ -19,6 +19,14 @@ pub(crate) struct FileIdent {
     ctime: (i64, i64),
 }
 
+impl FileIdent {
+    /// Whether `meta` (of a path, now) is the same file as this identity.
+    pub(crate) fn same_file(&self, meta: &std::fs::Metadata) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        meta.dev() == self.dev && meta.ino() == self.ino
+    }
+}
+
 /// What one `fstat` says about an open file.
 pub(crate) struct FileStat {
     pub(crate) ident: FileIdent,
