@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "wxtoken.h"
 
@@ -329,6 +332,51 @@ static void case_threads(void)
     puts(r[0].token);
 }
 
+/* fork(2) while other threads are inside wx_get_token(): every child must
+ * be able to call it too (a lock held at the fork would hang it). */
+static volatile int fork_stop;
+static void *fork_spinner(void *arg)
+{
+    char out[WX_TOKEN_BUF_LEN];
+    (void)arg;
+    while (!fork_stop)
+        wx_get_token(appid, secret, tfile, efile, out, sizeof out);
+    return NULL;
+}
+
+static void case_fork(int children)
+{
+    pthread_t t[4];
+    char out[WX_TOKEN_BUF_LEN];
+    int i, hung = 0, failed = 0;
+    CHECK(wx_get_token(appid, secret, tfile, efile, out, sizeof out) == WX_OK, "first call");
+    for (i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, fork_spinner, NULL);
+    for (i = 0; i < children; i++) {
+        int status = 0;
+        pid_t pid = fork();
+        if (pid == 0) {
+            char mine[WX_TOKEN_BUF_LEN];
+            alarm(120); /* a hang ends as SIGALRM, not as a stuck test */
+            _exit(wx_get_token(appid, secret, tfile, efile, mine, sizeof mine) == WX_OK &&
+                          strcmp(mine, out) == 0
+                      ? 0
+                      : 1);
+        }
+        CHECK(pid > 0, "fork");
+        waitpid(pid, &status, 0);
+        if (WIFSIGNALED(status))
+            hung++;
+        else if (WEXITSTATUS(status) != 0)
+            failed++;
+    }
+    fork_stop = 1;
+    for (i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    CHECK(hung == 0 && failed == 0, "%d of %d children hung, %d failed", hung, children, failed);
+    printf("%d children\n", children);
+}
+
 int main(int argc, char **argv)
 {
     const char *c = argc > 1 ? argv[1] : "";
@@ -343,6 +391,8 @@ int main(int argc, char **argv)
 
     if (strcmp(c, "get") == 0)
         case_get();
+    else if (strcmp(c, "fork") == 0)
+        case_fork(200);
     else if (strcmp(c, "hit") == 0)
         case_hit();
     else if (strcmp(c, "expect") == 0 && argc == 4)

@@ -204,6 +204,10 @@ suite() {
     check "$link: ... from exactly one upstream call" calls_since "$n" 1
 }
 
+fresh fork
+check "200 forks while 4 threads are inside wx_get_token(): every child gets the token (none hangs)" \
+    run "$bin/api_dynamic" fork
+
 suite dynamic "$bin/api_dynamic"
 suite static "$bin/api_static"
 

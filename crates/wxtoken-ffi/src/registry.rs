@@ -51,9 +51,39 @@ pub(crate) const MAX_CACHES: usize = 32;
 
 static CACHES: CacheRegistry<OwnedKey, Arc<TokenCache>> = CacheRegistry::new(MAX_CACHES);
 
+thread_local! {
+    /// The registry's lock, held from `fork_prepare` to `fork_release`.
+    static HELD: std::cell::RefCell<Option<wxtoken::RegistryHold<'static, OwnedKey, Arc<TokenCache>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+extern "C" fn fork_prepare() {
+    HELD.with(|h| *h.borrow_mut() = Some(CACHES.hold()));
+}
+
+extern "C" fn fork_release() {
+    HELD.with(|h| drop(h.borrow_mut().take()));
+}
+
+/// Makes `fork(2)` safe while other threads are inside the library: the
+/// registry's lock (and the core's, see `wxtoken::install_fork_handlers`) is
+/// taken before a fork and released after it in parent and child, so the
+/// child never inherits a lock held by a thread it does not have.
+fn install_fork_handlers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        wxtoken::install_fork_handlers();
+        // SAFETY: plain functions that lock and unlock a static mutex.
+        unsafe {
+            libc::pthread_atfork(Some(fork_prepare), Some(fork_release), Some(fork_release));
+        }
+    });
+}
+
 /// The cache for these settings, built (reading the environment) on first
 /// use. A configuration error is not kept: the next call tries again.
 pub(crate) fn cache_for(s: Settings<'_>) -> Result<Arc<TokenCache>> {
+    install_fork_handlers();
     CACHES.try_get_or_insert_with(
         |k| k.view() == s,
         || {

@@ -23,9 +23,14 @@ use tokio::runtime::{Builder, Handle, Runtime, RuntimeFlavor};
 /// This process's runtime for blocking calls, and the pid it was built in.
 static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
 
+/// The slot's lock, for `fork::prepare`.
+pub(crate) fn lock_runtime_slot() -> std::sync::MutexGuard<'static, Option<(u32, Arc<Runtime>)>> {
+    RUNTIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn runtime() -> std::io::Result<Arc<Runtime>> {
     let pid = std::process::id();
-    let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut slot = lock_runtime_slot();
     if let Some((built_in, rt)) = slot.as_ref() {
         if *built_in == pid {
             return Ok(rt.clone());

@@ -13,7 +13,9 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arc_swap::ArcSwapOption;
 use std::time::Instant;
 
 use crate::cached::Cached;
@@ -73,7 +75,11 @@ pub(crate) struct FileStore {
     pair: StagedPair,
     /// Only a complete read (both files, a usable token) is remembered;
     /// anything else is read again from the paths on the next call.
-    memo: RwLock<Option<Memo>>,
+    ///
+    /// Lock-free: a hit only loads a pointer, so no thread can hold a lock
+    /// on the hit path when the process forks (a child of `fork(2)` would
+    /// wait for it forever).
+    memo: ArcSwapOption<Memo>,
     /// The token read under the lock before a fetch, to tell whether a legacy
     /// writer replaced it meanwhile (see `save`).
     baseline: Mutex<Option<String>>,
@@ -105,15 +111,14 @@ impl FileStore {
             token_path,
             expiry_path,
             lock_path: lock.into(),
-            memo: RwLock::new(None),
+            memo: ArcSwapOption::empty(),
             baseline: Mutex::new(None),
         }
     }
 
     /// Reads both files from their paths and remembers what was seen.
     fn read_both(&self) -> Result<Option<Cached>> {
-        let mut memo = self.memo.write().unwrap_or_else(|p| p.into_inner());
-        *memo = None;
+        self.memo.store(None);
         let Some((token_file, token_bytes)) = read_settled(&self.token_path)? else {
             return Ok(None);
         };
@@ -134,12 +139,12 @@ impl FileStore {
             written_at,
         };
         if !token_file.is_racy() && !expiry_file.is_racy() {
-            *memo = Some(Memo {
+            self.memo.store(Some(Arc::new(Memo {
                 token: token_file,
                 expiry: expiry_file,
                 cached: cached.clone(),
                 paths_checked: AtomicU64::new(mono_ms()),
-            });
+            })));
         }
         Ok(Some(cached))
     }
@@ -193,7 +198,7 @@ impl TokenStore for FileStore {
     /// and a copy of the token: no path lookup, no open, no read.
     fn load(&self) -> Result<Option<Cached>> {
         {
-            let memo = self.memo.read().unwrap_or_else(|p| p.into_inner());
+            let memo = self.memo.load();
             if let Some(m) = memo.as_ref() {
                 if m.token.unchanged()
                     && m.expiry.unchanged()

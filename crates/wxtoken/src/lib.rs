@@ -115,6 +115,7 @@ mod failure_note;
 mod fetch;
 mod file_safety;
 mod file_store;
+mod fork;
 mod legacy_format;
 mod legacy_lock;
 mod lock_file;
@@ -137,8 +138,9 @@ pub use error::{
     Error, ErrorKind, Result, CONFIG_ERRCODES, INVALID_TOKEN_ERRCODES, QUOTA_ERRCODES,
 };
 pub use fetch::{BoxFuture, Fetched, TokenSource};
+pub use fork::install_fork_handlers;
 pub use redis_store::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
-pub use registry::CacheRegistry;
+pub use registry::{CacheRegistry, RegistryHold};
 pub use settings::{
     setting_index, setting_named, settings_markdown, FlagValue, Setting, SETTINGS, SETTING_COUNT,
     SETTING_NAMES,

@@ -18,6 +18,9 @@ pub struct CacheRegistry<K, V> {
     capacity: usize,
 }
 
+/// The registry's lock, held; see [`CacheRegistry::hold`].
+pub struct RegistryHold<'a, K, V>(#[allow(dead_code)] MutexGuard<'a, Vec<(K, V)>>);
+
 impl<K, V> std::fmt::Debug for CacheRegistry<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let len = self.entries.lock().map_or(0, |e| e.len());
@@ -81,6 +84,14 @@ impl<K, V: Clone> CacheRegistry<K, V> {
         // Dropped outside the lock: a cache's drop closes files.
         drop(evicted);
         Ok(value)
+    }
+
+    /// Holds the registry's lock until the returned value is dropped. For
+    /// `pthread_atfork` handlers: taken before a fork and released after it
+    /// in both processes, so that no other thread holds it at the moment of
+    /// the fork (the child would wait for that thread forever).
+    pub fn hold(&self) -> RegistryHold<'_, K, V> {
+        RegistryHold(self.entries())
     }
 
     /// Forgets every entry; values still in use elsewhere live on until

@@ -1,0 +1,40 @@
+//! `fork(2)` while other threads are inside the library: a lock one of them
+//! held at that moment stays locked in the child, where no thread will ever
+//! release it. The hit path takes no lock (the file store's memo is
+//! lock-free); for the few process-wide locks on the miss path, handlers
+//! registered with `pthread_atfork` take them before the fork and release
+//! them after it, in the parent and in the child.
+
+use std::cell::RefCell;
+use std::sync::{MutexGuard, Once};
+
+type RuntimeSlot = Option<(u32, std::sync::Arc<tokio::runtime::Runtime>)>;
+
+thread_local! {
+    /// The locks taken by `prepare`, released by `parent` or `child` (all
+    /// three run on the thread that forks).
+    static HELD: RefCell<Option<MutexGuard<'static, RuntimeSlot>>> = const { RefCell::new(None) };
+}
+
+extern "C" fn prepare() {
+    let guard = crate::blocking::lock_runtime_slot();
+    HELD.with(|h| *h.borrow_mut() = Some(guard));
+}
+
+extern "C" fn release() {
+    HELD.with(|h| drop(h.borrow_mut().take()));
+}
+
+/// Registers the handlers, once per process. Front ends that can be called
+/// from a multi-threaded program that forks (the C library) call this on
+/// first use; it costs nothing afterwards.
+pub fn install_fork_handlers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: the handlers are plain functions that only lock and unlock
+        // a static mutex, as pthread_atfork requires.
+        unsafe {
+            libc::pthread_atfork(Some(prepare), Some(release), Some(release));
+        }
+    });
+}
