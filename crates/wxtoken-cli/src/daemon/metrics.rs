@@ -101,7 +101,7 @@ impl TokenSource for Counted {
 }
 
 /// How many tokens this daemon fetched for the app so far.
-pub fn render_count(m: &AppMetrics) -> u64 {
+pub fn refreshes(m: &AppMetrics) -> u64 {
     m.counts().refreshes
 }
 

@@ -190,7 +190,7 @@ async fn keep_fresh(app: Arc<Running>, mut stop: watch::Receiver<bool>) {
 
 impl Running {
     fn metrics_refreshes(&self) -> u64 {
-        metrics::render_count(&self.metrics)
+        metrics::refreshes(&self.metrics)
     }
 
     /// Logs and publishes what a round brought; returns when to look again.
@@ -229,7 +229,7 @@ impl Running {
             .map(|at| at.saturating_sub(now))
             .map(|secs| Duration::from_secs(secs) + jitter(self.cache.config().refresh_margin()));
         if last.as_deref() != Some(token.as_str()) {
-            let event = if metrics::render_count(&self.metrics) > refreshes_before {
+            let event = if metrics::refreshes(&self.metrics) > refreshes_before {
                 "refreshed"
             } else {
                 "observed"
