@@ -3,5 +3,5 @@
 
 .PHONY: test-crash
 test-crash: deps ## refreshes killed by SIGKILL at every write, fsync and rename
-	$(CARGO) build -p wxtoken-cli -p wechat-mock
+	$(CARGO) build -p wxtoken-cli -p wxtoken-php -p wechat-mock
 	bash tests/crash/run.sh

@@ -21,7 +21,7 @@ WX=$WX_TARGET/wxtoken
 
 # valid_at_mock TOKEN: the mock's business API accepts it.
 valid_at_mock() { mock "/cgi-bin/getcallbackip?access_token=$1" | grep -q ip_list; }
-litter() { ls -a "$D" | grep -E '\.tmp$|wxtoken-new$|wxtoken-commit$'; }
+litter() { ls -a "${1:-$D}" | grep -E '\.tmp$|wxtoken-new$|wxtoken-commit$'; }
 # A locked access that changes nothing: invalidating a token nobody has.
 locked_access() { "$WX" invalidate NOT_THE_CACHED_TOKEN >/dev/null 2>&1; }
 
@@ -100,5 +100,34 @@ check "... and the final token is valid at the mock, with an expiry ahead" \
     bash -c '[ "$2" -gt "$(date +%s)" ]' _ "$t" "$e"
 valid_at_mock "$t"
 check "... (the business API accepts it)" valid_at_mock "$t"
+
+# ---------------------------------------------------------------- a full disk
+# A tmpfs of 64 KiB, filled to the last byte once the cache is in place.
+FULL=$WX_TMP/full
+mkdir -p "$FULL"
+if mount -t tmpfs -o size=64k tmpfs "$FULL" 2>/dev/null; then
+    trap 'umount "$FULL" 2>/dev/null; cleanup' EXIT
+    export WX_TOKEN_FILE=$FULL/token.txt WX_EXPIRY_FILE=$FULL/expiry.txt
+    good=$("$WX" get 2>/dev/null)
+    locked_access
+    dd if=/dev/zero of="$FULL/filler" bs=1k 2>/dev/null
+    check "disk full: invalidate still drops the token (no new file needed)" \
+        bash -c '[ "$("$1" invalidate "$2" 2>&1)" = dropped ] && [ ! -s "$3" ]' _ "$WX" "$good" "$FULL/token.txt"
+    # One PHP process asking repeatedly: one fetch, kept in the process, the
+    # condition logged once, not a fetch per call.
+    before=$(mock_stat token_calls)
+    out=$(php -n -d "extension=$WX_TARGET/libwxtoken_php.so" -d "error_log=$WX_TMP/full-errors.log" -r '
+        $t = [];
+        for ($i = 0; $i < 20; $i++) { $t[] = getToken(); }
+        echo count(array_unique($t)), " ", $t[0] === "" ? "EMPTY" : "TOKEN", "\n";' 2>&1)
+    calls=$(($(mock_stat token_calls) - before))
+    logged=$(grep -c "token fetched but not cached" "$WX_TMP/full-errors.log" 2>/dev/null || echo 0)
+    check "disk full: 20 calls in one process make one fetch ($calls), serve one token ($out), say so once ($logged)" \
+        test "$calls" = 1 -a "$out" = "1 TOKEN" -a "$logged" = 1
+    check "... and leave nothing half-written behind" test -z "$(litter "$FULL")"
+    umount "$FULL"
+else
+    fail "a 64 KiB tmpfs can be mounted for the disk-full case (needs root)"
+fi
 
 summary
