@@ -46,6 +46,9 @@ impl std::fmt::Debug for Fetched {
     }
 }
 
+/// How many HTTP clients this process has built (for the sharing test).
+static CLIENTS_BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// A boxed future, for the object-safe [`TokenSource`].
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -146,8 +149,32 @@ impl Fetcher {
                 return Ok(client.clone());
             }
         }
-        let client = self.build_client()?;
+        let client = self.shared_client()?;
         *slot = Some((pid, client.clone()));
+        Ok(client)
+    }
+
+    /// One client per process for every cache with the same client settings
+    /// (timeout and CA file): a C program or PHP worker serving many apps
+    /// builds one, not one per app. Safe to share across runtimes, since it
+    /// keeps no idle connection.
+    fn shared_client(&self) -> Result<Client> {
+        type Key = (u32, Duration, Option<std::path::PathBuf>);
+        static CLIENTS: Mutex<Vec<(Key, Client)>> = Mutex::new(Vec::new());
+        let key: Key = (
+            std::process::id(),
+            self.config.http_timeout(),
+            self.config.ca_file().map(Into::into),
+        );
+        let mut clients = CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
+        // Clients of a parent process are dropped from the list (not used).
+        clients.retain(|(k, _)| k.0 == key.0);
+        if let Some((_, c)) = clients.iter().find(|(k, _)| *k == key) {
+            return Ok(c.clone());
+        }
+        let client = self.build_client()?;
+        CLIENTS_BUILT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        clients.push((key, client.clone()));
         Ok(client)
     }
 
@@ -520,6 +547,28 @@ mod tests {
             assert!(clean.contains("secret=***&appid"), "{e} -> {clean}");
         }
         assert_eq!(scrub("no secret here", secret), "no secret here");
+    }
+
+    #[test]
+    fn caches_with_the_same_client_settings_share_one_client() {
+        let config = |appid: &str, secs: u64| {
+            Config::builder()
+                .appid(appid)
+                .secret("s")
+                .http_timeout(Duration::from_secs(secs))
+                .build()
+                .unwrap()
+        };
+        // A timeout no other test uses, so parallel tests do not interfere.
+        let before = CLIENTS_BUILT.load(std::sync::atomic::Ordering::Relaxed);
+        for appid in ["wx_a", "wx_b", "wx_c"] {
+            Fetcher::new(config(appid, 287)).client().unwrap();
+        }
+        let after_three = CLIENTS_BUILT.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(after_three - before, 1, "three apps, one client");
+        Fetcher::new(config("wx_d", 286)).client().unwrap();
+        let after_four = CLIENTS_BUILT.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(after_four > after_three, "other settings, another client");
     }
 
     #[test]
