@@ -26,23 +26,6 @@ env[LEGACY_API] = $MOCK_URL
 env[LEGACY_APPID] = wx_test_appid
 env[LEGACY_SECRET] = test_secret_0123456789" && nginx_start bench || exit 1
 
-cat >"$WX_TMP/count.lua" <<'LUA'
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) empty = 0; tokens = {} end
-function response(status, headers, body)
-    if status ~= 200 or body:sub(1, 5) == "EMPTY" then empty = empty + 1 else tokens[body] = true end
-end
-function done(summary, latency, requests)
-    local e, seen, n = 0, {}, 0
-    for _, t in ipairs(threads) do
-        e = e + t:get("empty")
-        for k, _ in pairs(t:get("tokens")) do if not seen[k] then seen[k] = true; n = n + 1 end end
-    end
-    io.write(string.format("WRK %d %.0f %d %d %.2f\n", summary.requests,
-        summary.requests / (summary.duration / 1e6), e, n, latency:percentile(99) / 1000))
-end
-LUA
 # run NAME PAGE EXPIRE_DIR EXPIRIES: wrk -t2 -c32 for SECS seconds; with
 # EXPIRIES > 0, the cache is expired that many times, evenly, during the run.
 run() {
@@ -53,9 +36,10 @@ run() {
         (for _ in $(seq 1 "$expiries"); do echo 1 >"$dir/expiry.txt"; sleep "$(awk -v s="$SECS" -v n="$expiries" 'BEGIN {print s / n}')"; done) &
         expirer=$!
     fi
-    out=$(wrk -t2 -c32 -d"${SECS}s" --timeout 30s -s "$WX_TMP/count.lua" "$(stack_url bench "$page")" 2>&1)
+    out=$(wrk -t2 -c32 -d"${SECS}s" --timeout 30s -s "$WX_ROOT/tests/fpm/count.lua" "$(stack_url bench "$page")" 2>&1)
     [ -n "$expirer" ] && wait "$expirer"
-    read -r _ req rps empty tokens p99 < <(grep '^WRK' <<<"$out")
+    read -r _ req rps empty bad tokens _ p99 < <(grep '^WRK' <<<"$out")
+    empty=$((empty + bad))
     local calls=$(($(mock_stat token_calls) - before))
     printf '%-26s %8d req %9.0f req/s  p99 %7.2f ms  %5d upstream calls  %4d tokens  %4d empty\n' \
         "$name" "$req" "$rps" "$p99" "$calls" "$tokens" "$empty"

@@ -30,29 +30,11 @@ chmod 600 "$WX_TMP/secret"
 # wrk_run URL SECONDS: wrk with 2 threads and 16 connections; sets REQUESTS,
 # EMPTY (answers that are not a token), BAD (non-200), TOKENS (distinct
 # tokens) and MAX_MS (slowest answer).
-cat >"$WX_TMP/count.lua" <<'LUA'
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) empty = 0; bad = 0; tokens = {} end
-function response(status, headers, body)
-    if status ~= 200 then bad = bad + 1 end
-    if body:sub(1, 5) == "EMPTY" then empty = empty + 1 elseif status == 200 then tokens[body] = true end
-end
-function done(summary, latency, requests)
-    local e, b, seen, n = 0, 0, {}, 0
-    for _, t in ipairs(threads) do
-        e = e + t:get("empty"); b = b + t:get("bad")
-        for k, _ in pairs(t:get("tokens")) do
-            if not seen[k] then seen[k] = true; n = n + 1 end
-        end
-    end
-    io.write(string.format("RESULT %d %d %d %d %d\n", summary.requests, e, b, n, latency.max / 1000))
-end
-LUA
+COUNT_LUA=$WX_ROOT/tests/fpm/count.lua
 wrk_run() {
     local out
-    out=$(wrk -t2 -c16 -d"${2}s" --timeout 60s -s "$WX_TMP/count.lua" "$1" 2>&1)
-    read -r _ REQUESTS EMPTY BAD TOKENS MAX_MS < <(grep '^RESULT' <<<"$out")
+    out=$(wrk -t2 -c16 -d"${2}s" --timeout 60s -s "$COUNT_LUA" "$1" 2>&1)
+    read -r _ REQUESTS _ EMPTY BAD TOKENS MAX_MS _ < <(grep '^WRK' <<<"$out")
     [ -n "${REQUESTS:-}" ] || { echo "$out" >&2; REQUESTS=0 EMPTY=0 BAD=1 TOKENS=0 MAX_MS=0; }
 }
 calls() { mock_stat token_calls; }
@@ -95,7 +77,7 @@ done
 mock "/mock/fault?kind=http500" >/dev/null
 expire
 before=$(calls)
-wrk -t1 -c4 -d4s --timeout 60s -s "$WX_TMP/count.lua" "$(stack_url main other.php)" >"$WX_TMP/other.out" 2>&1 &
+wrk -t1 -c4 -d4s --timeout 60s -s "$COUNT_LUA" "$(stack_url main other.php)" >"$WX_TMP/other.out" 2>&1 &
 other=$!
 wrk_run "$(stack_url main token.php)" 4
 wait "$other"
@@ -104,7 +86,7 @@ check "HTTP 500 under load ($REQUESTS requests, all answered \"\" with a reason:
     test "$c" -ge 1 -a "$c" -le 8 -a "$EMPTY" = "$REQUESTS" -a "$BAD" = 0
 check "... no request waited past the HTTP timeout plus a wide margin (slowest $MAX_MS ms)" \
     test "$MAX_MS" -lt 30000
-read -r _ oreq _ obad _ _ < <(grep '^RESULT' "$WX_TMP/other.out")
+read -r _ oreq _ _ obad _ _ _ < <(grep '^WRK' "$WX_TMP/other.out")
 check "... and an unrelated page of the same pool answered throughout (${oreq:-0} requests, ${obad:-?} failed)" \
     test "${oreq:-0}" -gt 0 -a "${obad:-1}" = 0
 mock "/mock/fault?kind=none" >/dev/null

@@ -48,6 +48,30 @@ impl Setup {
         c
     }
 
+    /// An expired cache, and a mock whose answers take 400 ms: the first
+    /// fetch stays in flight while the other racers start, so they overlap.
+    fn expired_and_slow(tag: &str) -> Self {
+        let s = Setup::new(tag);
+        std::fs::write(s.token_file(), "EXPIRED_TOKEN").unwrap();
+        std::fs::write(s.dir.join("expiry.txt"), "1").unwrap();
+        s.mock
+            .set_fault(Some(Fault::Slow(Duration::from_millis(400))), None);
+        s
+    }
+
+    /// `n` `wxtoken get` processes, started at once, output captured.
+    fn spawn_gets(&self, n: usize) -> Vec<std::process::Child> {
+        (0..n)
+            .map(|_| {
+                self.cmd(&["get"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect()
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().unwrap()
     }
@@ -188,22 +212,8 @@ fn status_refresh_and_invalidate() {
 
 #[test]
 fn sixty_four_processes_on_an_expired_cache_make_one_upstream_call() {
-    let s = Setup::new("race");
-    std::fs::write(s.token_file(), "EXPIRED_TOKEN").unwrap();
-    std::fs::write(s.dir.join("expiry.txt"), "1").unwrap();
-    // A slow answer keeps the first fetch in flight while the rest start, so
-    // they really do overlap.
-    s.mock
-        .set_fault(Some(Fault::Slow(Duration::from_millis(400))), None);
-    let children: Vec<_> = (0..64)
-        .map(|_| {
-            s.cmd(&["get"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let s = Setup::expired_and_slow("race");
+    let children = s.spawn_gets(64);
     let outputs: Vec<Output> = children
         .into_iter()
         .map(|c| c.wait_with_output().unwrap())
@@ -224,11 +234,7 @@ fn sixty_four_processes_on_an_expired_cache_make_one_upstream_call() {
 /// expired files: one upstream call for all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_tasks_and_cli_processes_share_one_refresh() {
-    let s = Setup::new("mixed");
-    std::fs::write(s.token_file(), "EXPIRED_TOKEN").unwrap();
-    std::fs::write(s.dir.join("expiry.txt"), "1").unwrap();
-    s.mock
-        .set_fault(Some(Fault::Slow(Duration::from_millis(400))), None);
+    let s = Setup::expired_and_slow("mixed");
     let config = wxtoken::Config::builder()
         .appid("wx_test_appid")
         .secret(SECRET)
@@ -239,15 +245,7 @@ async fn async_tasks_and_cli_processes_share_one_refresh() {
         .build()
         .unwrap();
     let cache = std::sync::Arc::new(wxtoken::TokenCache::new(config));
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            s.cmd(&["get"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let children = s.spawn_gets(8);
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let cache = cache.clone();
