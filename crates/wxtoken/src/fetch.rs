@@ -64,7 +64,6 @@ pub trait TokenSource: Send + Sync + std::fmt::Debug {
 /// Fetches tokens from the WeChat API for one configuration.
 pub(crate) struct Fetcher {
     config: Config,
-    client: Mutex<Option<(u32, Client)>>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -84,10 +83,7 @@ impl TokenSource for Fetcher {
 impl Fetcher {
     /// A fetcher; nothing is built or connected yet.
     pub(crate) fn new(config: Config) -> Self {
-        Fetcher {
-            config,
-            client: Mutex::new(None),
-        }
+        Fetcher { config }
     }
 
     /// Asks WeChat for a token. `force` asks the stable endpoint for a new one
@@ -140,25 +136,11 @@ impl Fetcher {
         }))
     }
 
-    /// The process's client, built on first use and again after a fork.
-    fn client(&self) -> Result<Client> {
-        let pid = std::process::id();
-        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((built_in, client)) = slot.as_ref() {
-            if *built_in == pid {
-                return Ok(client.clone());
-            }
-        }
-        let client = self.shared_client()?;
-        *slot = Some((pid, client.clone()));
-        Ok(client)
-    }
-
     /// One client per process for every cache with the same client settings
     /// (timeout and CA file): a C program or PHP worker serving many apps
     /// builds one, not one per app. Safe to share across runtimes, since it
     /// keeps no idle connection.
-    fn shared_client(&self) -> Result<Client> {
+    fn client(&self) -> Result<Client> {
         type Key = (u32, Duration, Option<std::path::PathBuf>);
         static CLIENTS: Mutex<Vec<(Key, Client)>> = Mutex::new(Vec::new());
         let key: Key = (
