@@ -321,3 +321,128 @@ fn help_version_completions_and_a_token_starting_with_a_dash() {
     assert_eq!(stdout(&o).trim(), "dropped");
     assert_eq!(std::fs::read_to_string(s.token_file()).unwrap(), "");
 }
+
+/// A process that holds `token.txt.lock` for good (`flock(1)`, taking it as
+/// soon as it is free), like a worker that wins the lock again and again.
+/// Killed when dropped.
+struct LockHog {
+    child: std::process::Child,
+    held: PathBuf,
+}
+
+impl LockHog {
+    fn start(s: &Setup) -> LockHog {
+        let held = s.dir.join("hog-holds-the-lock");
+        // `--no-fork`: the shell and then `sleep` replace flock in one
+        // process, so killing it releases the lock and leaves nothing behind.
+        let child = Command::new("flock")
+            .args(["--no-fork", "-x"])
+            .arg(s.dir.join("token.txt.lock"))
+            .args(["sh", "-c"])
+            .arg(format!("touch '{}'; exec sleep 600", held.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("flock(1) from util-linux");
+        LockHog { child, held }
+    }
+
+    fn wait_until_held(&self) {
+        wait_until(|| self.held.exists(), "the hog to take the lock");
+    }
+}
+
+impl Drop for LockHog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `done` for up to two minutes (generous: a loaded machine).
+fn wait_until(done: impl Fn() -> bool, what: &str) {
+    let until = std::time::Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < until,
+            "gave up waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waiters take the answer when the store shows it: they need not win the
+/// lock, so a process that keeps it cannot hold them up.
+#[test]
+fn waiters_take_a_token_written_while_another_process_keeps_the_lock() {
+    let s = Setup::new("kept-lock");
+    std::fs::write(s.token_file(), "EXPIRED_TOKEN").unwrap();
+    std::fs::write(s.dir.join("expiry.txt"), "1").unwrap();
+    let hog = LockHog::start(&s);
+    hog.wait_until_held();
+    let waiters = s.spawn_gets(8);
+    // Let them reach the lock (correct either way: a waiter that starts after
+    // the write below finds a hit).
+    std::thread::sleep(Duration::from_millis(500));
+    // A legacy writer, which never takes token.txt.lock, stores a token.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::write(s.token_file(), "WRITTEN_BY_LEGACY").unwrap();
+    std::fs::write(s.dir.join("expiry.txt"), (now + 7200).to_string()).unwrap();
+    for c in waiters {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o).trim(), "WRITTEN_BY_LEGACY");
+    }
+    let st = s.mock.stats();
+    assert_eq!(st.token_calls + st.stable_calls, 0);
+}
+
+/// A holder's fetch fails (its HTTP timeout, against a black hole); the lock
+/// is then taken straight back by another process. The processes that waited
+/// get the holder's failure: one upstream call in all, nobody times out on
+/// the lock.
+#[test]
+fn a_failure_reaches_the_waiters_while_another_process_takes_the_lock_back() {
+    let s = Setup::new("lock-back");
+    std::fs::write(s.token_file(), "EXPIRED_TOKEN").unwrap();
+    std::fs::write(s.dir.join("expiry.txt"), "1").unwrap();
+    s.mock
+        .set_fault(Some(Fault::Slow(Duration::from_secs(3600))), None);
+    // The holder gives up after 10 s: time enough for the others to start
+    // waiting, even on a loaded machine.
+    let holder = s
+        .cmd(&["get"])
+        .env("WX_HTTP_TIMEOUT", "10")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        || {
+            let st = s.mock.stats();
+            st.token_calls + st.stable_calls == 1
+        },
+        "the holder's request",
+    );
+    // Queued in the kernel for the lock: takes it as the holder lets go.
+    let hog = LockHog::start(&s);
+    let waiters = s.spawn_gets(8);
+    let o = holder.wait_with_output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("timed out"), "{}", stderr(&o));
+    for c in waiters {
+        let o = c.wait_with_output().unwrap();
+        let err = stderr(&o);
+        assert!(!o.status.success(), "{}", stdout(&o));
+        assert!(err.contains("timed out"), "{err}");
+        assert!(!err.contains("cache lock"), "{err}");
+    }
+    hog.wait_until_held();
+    let st = s.mock.stats();
+    assert_eq!(st.token_calls + st.stable_calls, 1);
+    s.mock.reset();
+}

@@ -13,7 +13,11 @@
 //! which works outside any runtime and inside either kind of tokio runtime.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's `Instant`, not std's: the same in production, and tests of the
+// waits run on tokio's paused clock instead of the machine's speed.
+use tokio::time::Instant;
 
 use serde::Serialize;
 
@@ -28,9 +32,9 @@ use crate::file_store::FileStore;
 use crate::redis_store::RedisStore;
 use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
-/// Extra time a waiter allows beyond the HTTP timeout for the lock holder to
-/// write its files.
-const LOCK_GRACE: Duration = Duration::from_secs(1);
+/// The most a fetch's budget keeps back from the HTTP timeout (see
+/// `TokenCache::reserve`).
+const MAX_RESERVE: Duration = Duration::from_secs(1);
 
 /// A shared WeChat access-token cache.
 ///
@@ -208,6 +212,14 @@ impl TokenCache {
     /// A valid token: from the store when fresh (no network, no lock), else
     /// fetched once for all threads, processes and hosts sharing the store.
     ///
+    /// A call ends within the HTTP timeout, whether it fetches or waits for
+    /// someone else's fetch: a fetch gets the timeout less a tenth (at most a
+    /// second) kept back for storing the answer, so that every caller that
+    /// waited for it is answered in time too. A caller waiting for the lock
+    /// takes the answer (a token or a failure) as soon as the store shows
+    /// it, without having to win the lock; so no caller, in any process,
+    /// can get ahead of it by taking the lock again.
+    ///
     /// Works from any thread, including inside a tokio runtime (where
     /// [`get_token_async`](Self::get_token_async) is the better choice: this
     /// blocks the calling thread for a refresh).
@@ -258,7 +270,7 @@ impl TokenCache {
         if failed.is_empty() {
             return Ok(false);
         }
-        let deadline = Instant::now() + self.lock_wait();
+        let deadline = Instant::now() + self.config.http_timeout();
         let _in_process = self.lock_in_process(deadline).await?;
         let mut dropped = false;
         {
@@ -268,7 +280,7 @@ impl TokenCache {
                 dropped = true;
             }
         }
-        let Some(_held) = self.lock_store(deadline).await? else {
+        let Turn::Mine(Some(_held)) = self.lock_store(deadline, None).await? else {
             return Ok(dropped);
         };
         if blocking_step(|| self.store.invalidate(failed))? {
@@ -321,8 +333,11 @@ impl TokenCache {
         lock(&self.warning).clone()
     }
 
-    fn lock_wait(&self) -> Duration {
-        self.config.http_timeout() + LOCK_GRACE
+    /// What a fetch keeps back from the time it could have: a tenth of the
+    /// HTTP timeout, at most a second, for storing the answer and for the
+    /// callers waiting on it to see it before their own timeouts.
+    fn reserve(&self) -> Duration {
+        (self.config.http_timeout() / 10).min(MAX_RESERVE)
     }
 
     /// The slow half of `get_token`, kept apart so the hit path stays small.
@@ -398,8 +413,14 @@ impl TokenCache {
                 return Ok(c.token.clone());
             }
         }
+        let budget = self.config.http_timeout() - self.reserve();
         let fetched = self
-            .fetch_and_store(held.as_deref(), Refresh::IfStale, fallback.is_some())
+            .fetch_and_store(
+                held.as_deref(),
+                Refresh::IfStale,
+                fallback.is_some(),
+                budget,
+            )
             .await;
         match (fetched, fallback) {
             (Ok(token), _) => Ok(token),
@@ -412,14 +433,25 @@ impl TokenCache {
         }
     }
 
-    /// No usable token (or a forced refresh): wait, bounded, for the locks,
-    /// then fetch unless someone else just did, or just failed and is still
-    /// backing off.
+    /// No usable token (or a forced refresh): wait, within the HTTP timeout,
+    /// for the locks, then fetch unless someone else just did, or just failed
+    /// and is still backing off.
     async fn refresh(&self, kind: Refresh) -> Result<String> {
         let waiting_since = failure_note::now_us();
-        let deadline = Instant::now() + self.lock_wait();
+        let deadline = Instant::now() + self.config.http_timeout();
+        // A forced refresh wants a fetch of its own; anyone else takes the
+        // answer of a refresh that ends while they wait.
+        let shared_since = (kind == Refresh::IfStale).then_some(waiting_since);
+        if shared_since.is_some() {
+            if let Some(answer) = self.answer_in_back_off() {
+                return answer;
+            }
+        }
         let _in_process = self.lock_in_process(deadline).await?;
-        let held = self.lock_store(deadline).await?;
+        let held = match self.lock_store(deadline, shared_since).await? {
+            Turn::Answered(answer) => return answer,
+            Turn::Mine(held) => held,
+        };
         let stored = match self.recheck()? {
             Ok(token) if kind == Refresh::IfStale => return Ok(token),
             Ok(_) => true,
@@ -433,7 +465,66 @@ impl TokenCache {
                 }
             }
         }
-        self.fetch_and_store(held.as_deref(), kind, stored).await
+        // The lock came late (its holder crashed, or left no answer): fetch
+        // with what is left, unless too little is left to be worth a try.
+        let budget = left(deadline)
+            .checked_sub(self.reserve())
+            .filter(|b| *b >= self.reserve())
+            .ok_or_else(|| Error::LockTimeout {
+                lock: self.store.describe().lock,
+                waited: self.config.http_timeout().saturating_sub(left(deadline)),
+            })?;
+        self.fetch_and_store(held.as_deref(), kind, stored, budget)
+            .await
+    }
+
+    /// Before queueing for any lock: inside a back-off window everyone gets
+    /// the failure at once (or a token stored meanwhile), so callers do not
+    /// line up for the lock only to read the note.
+    fn answer_in_back_off(&self) -> Option<Result<String>> {
+        let note = self.peeked_note().filter(FailureNote::backing_off)?;
+        Some(match self.fresh_in_store() {
+            Ok(Some(token)) => Ok(token),
+            Ok(None) => Err(note.to_error()),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// For a caller waiting while someone else holds the store's lock: the
+    /// answer of a refresh that ended after `since` (a fresh token in the
+    /// store, or a failure noted), or a back-off in force. The waiter takes
+    /// it as soon as the store shows it, so it never has to win the lock for
+    /// it, and a process that takes the lock again cannot get ahead of it.
+    fn answer_since(&self, since: u64) -> Option<Result<String>> {
+        match self.fresh_in_store() {
+            Ok(Some(token)) => return Some(Ok(token)),
+            Ok(None) => {}
+            Err(e) => return Some(Err(e)),
+        }
+        let note = self.peeked_note()?;
+        (note.since(since) || note.backing_off()).then(|| Err(note.to_error()))
+    }
+
+    /// A fresh token in the store (bypassing any memo) or in this process.
+    fn fresh_in_store(&self) -> Result<Option<String>> {
+        let now = self.clock.now();
+        let stored = blocking_step(|| self.store.reload())?;
+        Ok(stored
+            .filter(|c| c.is_fresh(now, self.config.refresh_margin()))
+            .map(|c| c.token)
+            .or_else(|| self.unpersisted_fresh(now)))
+    }
+
+    /// The failure note read without the lock: the store's, else this
+    /// process's own. A note dated in the future counts as written now.
+    fn peeked_note(&self) -> Option<FailureNote> {
+        let mut note = match blocking_step(|| self.store.peek_note()) {
+            Some(text) => FailureNote::decode(&text),
+            None => lock(&self.last_failure).clone(),
+        }
+        .filter(|n| n.is_for(self.config.appid()))?;
+        note.clamp_to_now();
+        Some(note)
     }
 
     /// One fetch, its outcome noted for other callers, the token stored.
@@ -442,9 +533,21 @@ impl TokenCache {
         held: Option<&dyn StoreLock>,
         kind: Refresh,
         old_valid: bool,
+        budget: Duration,
     ) -> Result<String> {
         let started = self.clock.now();
-        let fetched = match self.source.fetch(kind == Refresh::Force).await {
+        // The source is asked to end within `budget`; one that overruns is
+        // cut a little later, still inside the reserve.
+        let fetch = self.source.fetch(kind == Refresh::Force, budget);
+        let fetched = tokio::time::timeout(budget + self.reserve() / 2, fetch)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Timeout {
+                    host: "the token source".into(),
+                    waited: budget,
+                })
+            });
+        let fetched = match fetched {
             Ok(f) => f,
             Err(e) => {
                 let previous = self.failure_note(held);
@@ -509,33 +612,45 @@ impl TokenCache {
             })
     }
 
-    /// The store's lock, polled until `deadline`. `None` when the store can
-    /// give none here (noted as a warning): in-process exclusion only.
-    async fn lock_store(&self, deadline: Instant) -> Result<Option<Box<dyn StoreLock>>> {
+    /// The store's lock, polled until `deadline`. `Mine(None)` when the store
+    /// can give none here (noted as a warning): in-process exclusion only.
+    /// With `shared_since`, a refresh's answer that the store shows meanwhile
+    /// ends the wait (see [`answer_since`](Self::answer_since)).
+    async fn lock_store(&self, deadline: Instant, shared_since: Option<u64>) -> Result<Turn> {
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
             match blocking_step(|| self.store.try_lock())? {
-                LockOutcome::Held(l) => return Ok(Some(l)),
+                LockOutcome::Held(l) => return Ok(Turn::Mine(Some(l))),
                 LockOutcome::Unavailable(why) => {
                     self.set_warning(Some(why));
-                    return Ok(None);
+                    return Ok(Turn::Mine(None));
                 }
-                LockOutcome::Busy if Instant::now() >= deadline => {
-                    return Err(Error::LockTimeout {
-                        lock: self.store.describe().lock,
-                        waited: start.elapsed(),
-                    });
-                }
-                // Polling keeps the wait bounded, works for every store and
-                // never blocks a runtime worker.
-                LockOutcome::Busy => {
-                    tokio::time::sleep(pause.min(left(deadline))).await;
-                    pause = (pause * 2).min(Duration::from_millis(20));
-                }
+                LockOutcome::Busy => {}
             }
+            if let Some(answer) = shared_since.and_then(|since| self.answer_since(since)) {
+                return Ok(Turn::Answered(answer));
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::LockTimeout {
+                    lock: self.store.describe().lock,
+                    waited: start.elapsed(),
+                });
+            }
+            // Polling keeps the wait bounded, works for every store and never
+            // blocks a runtime worker.
+            tokio::time::sleep(pause.min(left(deadline))).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
+}
+
+/// How a wait for the store's lock ended.
+enum Turn {
+    /// The lock is ours (`None`: the store has none to give here).
+    Mine(Option<Box<dyn StoreLock>>),
+    /// Someone else's refresh answered meanwhile.
+    Answered(Result<String>),
 }
 
 /// Runs the slow path from the blocking API (see `blocking`).

@@ -57,8 +57,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// `TokenCache::builder`).
 pub trait TokenSource: Send + Sync + std::fmt::Debug {
     /// A new token; `force` asks the stable endpoint for a new one rather
-    /// than the current one. Ends within the configured HTTP timeout.
-    fn fetch(&self, force: bool) -> BoxFuture<'_, Result<Fetched>>;
+    /// than the current one. Ends within `budget`: the cache gives the HTTP
+    /// timeout less what it keeps back for storing the answer, or less still
+    /// when the caller has already waited (see `TokenCache::get_token`). The
+    /// cache cuts a source that overruns it.
+    fn fetch(&self, force: bool, budget: Duration) -> BoxFuture<'_, Result<Fetched>>;
 }
 
 /// Fetches tokens from the WeChat API for one configuration.
@@ -75,8 +78,8 @@ impl std::fmt::Debug for Fetcher {
 }
 
 impl TokenSource for Fetcher {
-    fn fetch(&self, force: bool) -> BoxFuture<'_, Result<Fetched>> {
-        Box::pin(self.fetch_async(force))
+    fn fetch(&self, force: bool, budget: Duration) -> BoxFuture<'_, Result<Fetched>> {
+        Box::pin(self.fetch_async(force, budget))
     }
 }
 
@@ -91,11 +94,11 @@ impl Fetcher {
     ///
     /// Busy answers (-1) and unreachable hosts are retried with backoff, and
     /// unreachable hosts fail over to the next base URL; everything else is
-    /// final. The whole fetch, retries included, ends within the HTTP
-    /// timeout, and the time is divided so that every base in the list gets
-    /// a try: a black-holed first host cannot use it all up.
-    async fn fetch_async(&self, force: bool) -> Result<Fetched> {
-        let timeout = self.config.http_timeout();
+    /// final. The whole fetch, retries included, ends within `budget` (at
+    /// most the HTTP timeout), and the time is divided so that every base in
+    /// the list gets a try: a black-holed first host cannot use it all up.
+    async fn fetch_async(&self, force: bool, budget: Duration) -> Result<Fetched> {
+        let timeout = budget.min(self.config.http_timeout());
         let deadline = Instant::now() + timeout;
         let client = self.client()?;
         let bases = self.config.api_base();

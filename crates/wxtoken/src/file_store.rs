@@ -293,6 +293,10 @@ impl TokenStore for FileStore {
         Ok(false)
     }
 
+    fn peek_note(&self) -> Option<String> {
+        lock_file::peek_note(&self.lock_path)
+    }
+
     fn describe(&self) -> StoreInfo {
         StoreInfo {
             kind: "files".into(),

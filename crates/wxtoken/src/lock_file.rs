@@ -19,13 +19,14 @@ pub(crate) struct FileLock {
     file: File,
 }
 
+/// The longest note read; a note is one line well below this.
+const MAX_NOTE: u64 = 4096;
+
 impl StoreLock for FileLock {
     fn read_note(&self) -> Option<String> {
-        let mut text = String::new();
         let mut f = &self.file;
         f.rewind().ok()?;
-        f.take(4096).read_to_string(&mut text).ok()?;
-        (!text.is_empty()).then_some(text)
+        read_note(f)
     }
 
     fn write_note(&self, note: &str) {
@@ -36,6 +37,23 @@ impl StoreLock for FileLock {
             .and_then(|()| f.rewind())
             .and_then(|()| f.write_all(note.as_bytes()));
     }
+}
+
+fn read_note(f: impl Read) -> Option<String> {
+    let mut text = String::new();
+    f.take(MAX_NOTE).read_to_string(&mut text).ok()?;
+    (!text.is_empty()).then_some(text)
+}
+
+/// The note in the lock file at `path`, read without the lock, by callers
+/// waiting for it (see `TokenStore::peek_note`). Never creates the file, and
+/// reads only a trusted regular one, like the pair. The holder rewrites the
+/// note in place (truncate, then write), so a read may catch it empty or
+/// cut short: that reads as no note, a line that does not parse, or a
+/// weaker note (an older date, a shorter streak), never a stronger one.
+pub(crate) fn peek_note(path: &Path) -> Option<String> {
+    let (file, _) = file_safety::open_trusted(path).ok()??;
+    read_note(&file)
 }
 
 impl Drop for FileLock {

@@ -331,6 +331,10 @@ impl TokenStore for RedisStore {
         Ok(dropped > 0)
     }
 
+    fn peek_note(&self) -> Option<String> {
+        read_note(&self.conn, &self.keys)
+    }
+
     fn describe(&self) -> StoreInfo {
         StoreInfo {
             kind: "redis".into(),
@@ -349,14 +353,7 @@ struct RedisLock {
 
 impl StoreLock for RedisLock {
     fn read_note(&self) -> Option<String> {
-        self.conn
-            .with("read from", |c| {
-                redis::cmd("GET")
-                    .arg(&self.keys.failure)
-                    .query::<Option<String>>(c)
-            })
-            .ok()
-            .flatten()
+        read_note(&self.conn, &self.keys)
     }
 
     fn write_note(&self, note: &str) {
@@ -386,6 +383,17 @@ impl Drop for RedisLock {
                 .invoke::<i64>(c)
         });
     }
+}
+
+/// The failure note, or none (also when Redis cannot be asked).
+fn read_note(conn: &Conn, keys: &Keys) -> Option<String> {
+    conn.with("read from", |c| {
+        redis::cmd("GET")
+            .arg(&keys.failure)
+            .query::<Option<String>>(c)
+    })
+    .ok()
+    .flatten()
 }
 
 /// A lock owner id no other process will pick: 16 bytes from the kernel's

@@ -127,7 +127,7 @@ pub const SETTINGS: [Setting; SETTING_COUNT] = [
         ..setting(
             "WX_HTTP_TIMEOUT",
             c"wxtoken.http_timeout",
-            "HTTP timeout for a whole fetch, seconds (decimals allowed, at most 300)",
+            "Time a whole call may take when it fetches or waits for a fetch, seconds (decimals allowed, at most 300)",
         )
     },
     Setting {

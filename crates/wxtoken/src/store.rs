@@ -127,9 +127,19 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     fn load(&self) -> Result<Option<Cached>>;
 
     /// The pair as the store holds it now, bypassing any memory; called with
-    /// the lock held, before deciding to fetch. Defaults to [`load`](Self::load).
+    /// the lock held, before deciding to fetch, and by callers waiting for
+    /// someone else's refresh. Defaults to [`load`](Self::load).
     fn reload(&self) -> Result<Option<Cached>> {
         self.load()
+    }
+
+    /// The failure note, read without the lock: how callers learn of a
+    /// failure (and its back-off) while someone else holds the lock, so that
+    /// nobody has to win the lock to get the answer they waited for. Best
+    /// effort: a note being rewritten may read as none. Defaults to none
+    /// (then only the lock holder reads the note).
+    fn peek_note(&self) -> Option<String> {
+        None
     }
 
     /// Takes the refresh lock if nobody holds it. The cache polls this, with

@@ -38,7 +38,7 @@ struct Source {
 }
 
 impl TokenSource for Source {
-    fn fetch(&self, _force: bool) -> BoxFuture<'_, wxtoken::Result<Fetched>> {
+    fn fetch(&self, _force: bool, _budget: Duration) -> BoxFuture<'_, wxtoken::Result<Fetched>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         if let Some((token, expiry)) = &self.legacy {
             let far = std::time::SystemTime::now()

@@ -5,7 +5,11 @@
 //! the store holds. Fast, and independent of the machine's speed.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use wxtoken::{
     BoxFuture, Cached, Config, Error, Fetched, LockOutcome, ManualClock, StoreInfo, StoreLock,
@@ -18,25 +22,31 @@ const T0: u64 = 1_700_000_000;
 enum Answer {
     Token(&'static str, u64),
     Fail(i64),
+    /// The answer, after this long (on tokio's clock).
+    After(Duration, Box<Answer>),
+    /// No answer ever: a black-holed host.
+    Hang,
 }
 
-/// Answers from a script, in order; counts the calls.
-#[derive(Debug, Default)]
+/// Answers from a script, in order; counts the calls and records the
+/// budget each was given.
+#[derive(Default)]
 struct Script {
-    answers: Mutex<VecDeque<(String, Result<u64, i64>)>>,
+    answers: Mutex<VecDeque<Answer>>,
     calls: Mutex<u32>,
+    budgets: Mutex<Vec<Duration>>,
+}
+
+impl std::fmt::Debug for Script {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Script")
+    }
 }
 
 impl Script {
     fn new(answers: Vec<Answer>) -> Arc<Script> {
         let s = Script::default();
-        *s.answers.lock().unwrap() = answers
-            .into_iter()
-            .map(|a| match a {
-                Answer::Token(t, secs) => (t.to_string(), Ok(secs)),
-                Answer::Fail(code) => (String::new(), Err(code)),
-            })
-            .collect();
+        *s.answers.lock().unwrap() = answers.into();
         Arc::new(s)
     }
     fn calls(&self) -> u32 {
@@ -44,19 +54,32 @@ impl Script {
     }
 }
 
+async fn play(answer: Answer) -> wxtoken::Result<Fetched> {
+    match answer {
+        Answer::Token(t, expires_in) => Ok(Fetched {
+            token: t.to_string(),
+            expires_in,
+        }),
+        Answer::Fail(errcode) => Err(Error::WeChat {
+            errcode,
+            errmsg: "scripted".into(),
+        }),
+        Answer::After(delay, then) => {
+            tokio::time::sleep(delay).await;
+            Box::pin(play(*then)).await
+        }
+        Answer::Hang => std::future::pending().await,
+    }
+}
+
 impl TokenSource for Script {
-    fn fetch(&self, _force: bool) -> BoxFuture<'_, wxtoken::Result<Fetched>> {
+    fn fetch(&self, _force: bool, budget: Duration) -> BoxFuture<'_, wxtoken::Result<Fetched>> {
         *self.calls.lock().unwrap() += 1;
+        self.budgets.lock().unwrap().push(budget);
         let next = self.answers.lock().unwrap().pop_front();
-        Box::pin(async move {
-            match next.expect("the source was asked more often than scripted") {
-                (token, Ok(expires_in)) => Ok(Fetched { token, expires_in }),
-                (_, Err(errcode)) => Err(Error::WeChat {
-                    errcode,
-                    errmsg: "scripted".into(),
-                }),
-            }
-        })
+        Box::pin(play(
+            next.expect("the source was asked more often than scripted"),
+        ))
     }
 }
 
@@ -66,9 +89,12 @@ struct Memory {
     pair: Mutex<Option<Cached>>,
     locked: Arc<Mutex<bool>>,
     note: Arc<Mutex<String>>,
+    /// When set, whoever releases the lock takes it straight back (a process
+    /// that wins the lock again ahead of the waiters), for good.
+    retaken: Arc<AtomicBool>,
 }
 
-struct Held(Arc<Mutex<bool>>, Arc<Mutex<String>>);
+struct Held(Arc<Mutex<bool>>, Arc<Mutex<String>>, Arc<AtomicBool>);
 
 impl StoreLock for Held {
     fn read_note(&self) -> Option<String> {
@@ -82,7 +108,9 @@ impl StoreLock for Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        *self.0.lock().unwrap() = false;
+        if !self.2.load(Ordering::SeqCst) {
+            *self.0.lock().unwrap() = false;
+        }
     }
 }
 
@@ -99,6 +127,7 @@ impl TokenStore for Memory {
         Ok(LockOutcome::Held(Box::new(Held(
             self.locked.clone(),
             self.note.clone(),
+            self.retaken.clone(),
         ))))
     }
     fn save(&self, cached: &Cached, _: bool) -> wxtoken::Result<()> {
@@ -112,6 +141,10 @@ impl TokenStore for Memory {
             *pair = None;
         }
         Ok(hit)
+    }
+    fn peek_note(&self) -> Option<String> {
+        let n = self.note.lock().unwrap().clone();
+        (!n.is_empty()).then_some(n)
     }
     fn describe(&self) -> StoreInfo {
         StoreInfo {
@@ -265,4 +298,181 @@ fn a_held_lock_means_waiting_then_a_clear_error_not_a_fetch() {
     let e = cache.get_token().unwrap_err();
     assert!(matches!(e, Error::LockTimeout { .. }), "{e}");
     assert_eq!(source.calls(), 0);
+}
+
+/// `n` caches on one store and one source: `n` processes sharing the files,
+/// each with its own in-process lock and memory. The HTTP timeout is 10 s.
+fn processes(n: usize, answers: Vec<Answer>) -> (Vec<Arc<TokenCache>>, Arc<Memory>, Arc<Script>) {
+    let config = Config::builder()
+        .appid("wx_policy")
+        .secret("policy_secret")
+        .http_timeout(HTTP_TIMEOUT)
+        .build()
+        .unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Arc::new(Memory::default());
+    let source = Script::new(answers);
+    let caches = (0..n)
+        .map(|_| {
+            Arc::new(
+                TokenCache::builder(config.clone())
+                    .clock(clock.clone())
+                    .store(store.clone())
+                    .source(source.clone())
+                    .build(),
+            )
+        })
+        .collect();
+    (caches, store, source)
+}
+
+const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `get_token_async` on every cache, the first one a moment ahead (so
+/// it takes the lock), and returns each result with how long that call took
+/// on tokio's clock.
+async fn race(caches: &[Arc<TokenCache>]) -> Vec<(wxtoken::Result<String>, Duration)> {
+    let mut tasks = Vec::new();
+    for (i, cache) in caches.iter().enumerate() {
+        let cache = cache.clone();
+        tasks.push(tokio::spawn(async move {
+            let start = Instant::now();
+            let r = cache.get_token_async().await;
+            (r, start.elapsed())
+        }));
+        if i == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+// The waits below run on tokio's paused clock: time moves only when every
+// task waits, so the bounds are exact and the machine's speed plays no part.
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_fetch_ends_everyone_within_the_http_timeout_with_one_call() {
+    let (caches, store, source) = processes(8, vec![Answer::Hang]);
+    let results = race(&caches).await;
+    assert_eq!(source.calls(), 1);
+    // The fetch was given the timeout less the reserve (a tenth, here 1 s).
+    assert_eq!(
+        *source.budgets.lock().unwrap(),
+        vec![Duration::from_secs(9)]
+    );
+    let (first, took) = &results[0];
+    assert!(matches!(first, Err(Error::Timeout { .. })), "{first:?}");
+    assert!(*took <= HTTP_TIMEOUT, "{took:?}");
+    for (r, took) in &results[1..] {
+        // The waiters got the holder's failure, not a lock timeout of their own.
+        let e = r.as_ref().unwrap_err();
+        assert!(matches!(e, Error::RecentFailure { .. }), "{e:?}");
+        assert!(*took <= HTTP_TIMEOUT, "{took:?}");
+    }
+    assert!(store.note.lock().unwrap().contains("timed out"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_get_the_answer_even_when_the_releaser_takes_the_lock_again() {
+    let (caches, store, source) = processes(
+        8,
+        vec![Answer::After(
+            Duration::from_secs(3),
+            Box::new(Answer::Token("FETCHED", 7200)),
+        )],
+    );
+    store.retaken.store(true, Ordering::SeqCst);
+    let results = race(&caches).await;
+    assert!(
+        *store.locked.lock().unwrap(),
+        "the lock was taken straight back"
+    );
+    for (r, took) in results {
+        assert_eq!(r.unwrap(), "FETCHED");
+        assert!(took < HTTP_TIMEOUT, "{took:?}");
+    }
+    assert_eq!(source.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_reaches_the_waiters_even_when_the_releaser_takes_the_lock_again() {
+    let (caches, store, source) = processes(
+        8,
+        vec![Answer::After(
+            Duration::from_secs(3),
+            Box::new(Answer::Fail(40013)),
+        )],
+    );
+    store.retaken.store(true, Ordering::SeqCst);
+    let results = race(&caches).await;
+    for (r, took) in results {
+        assert_eq!(r.unwrap_err().errcode(), Some(40013));
+        assert!(took < HTTP_TIMEOUT, "{took:?}");
+    }
+    assert_eq!(source.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_stored_while_the_lock_stays_taken_answers_the_waiters() {
+    let (caches, store, source) = processes(4, vec![]);
+    let _someone_else = store.try_lock().unwrap();
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            store
+                .save(
+                    &Cached {
+                        token: "WRITTEN_ELSEWHERE".into(),
+                        expires_at: T0 + 7200,
+                        written_at: Some(T0),
+                    },
+                    false,
+                )
+                .unwrap();
+        })
+    };
+    for (r, took) in race(&caches).await {
+        assert_eq!(r.unwrap(), "WRITTEN_ELSEWHERE");
+        assert!(
+            took >= Duration::from_secs(3) && took < HTTP_TIMEOUT,
+            "{took:?}"
+        );
+    }
+    writer.await.unwrap();
+    assert_eq!(source.calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lock_that_never_frees_ends_the_wait_at_the_http_timeout() {
+    let (caches, store, source) = processes(3, vec![]);
+    let _someone_else = store.try_lock().unwrap();
+    for (r, took) in race(&caches).await {
+        let e = r.unwrap_err();
+        assert!(matches!(e, Error::LockTimeout { .. }), "{e:?}");
+        assert!(took <= HTTP_TIMEOUT, "{took:?}");
+        assert!(
+            took >= HTTP_TIMEOUT - Duration::from_millis(100),
+            "{took:?}"
+        );
+    }
+    assert_eq!(source.calls(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_a_back_off_callers_answer_without_queueing_for_the_lock() {
+    let (caches, store, source) = processes(2, vec![Answer::Fail(40013)]);
+    assert!(caches[0].get_token_async().await.is_err());
+    // Someone holds the lock (reading the note, say): a caller in the
+    // back-off does not wait for it.
+    let _someone_else = store.try_lock().unwrap();
+    let start = Instant::now();
+    let e = caches[1].get_token_async().await.unwrap_err();
+    assert_eq!(e.errcode(), Some(40013));
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(source.calls(), 1);
 }

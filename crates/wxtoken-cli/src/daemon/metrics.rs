@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use wxtoken::{BoxFuture, Error, Fetched, TokenSource};
 
@@ -75,9 +76,9 @@ impl std::fmt::Debug for Counted {
 }
 
 impl TokenSource for Counted {
-    fn fetch(&self, force: bool) -> BoxFuture<'_, wxtoken::Result<Fetched>> {
+    fn fetch(&self, force: bool, budget: Duration) -> BoxFuture<'_, wxtoken::Result<Fetched>> {
         Box::pin(async move {
-            let result = self.inner.fetch(force).await;
+            let result = self.inner.fetch(force, budget).await;
             match &result {
                 Ok(_) => self.metrics.success(),
                 Err(e) => {
