@@ -38,7 +38,7 @@ run() {
     fi
     out=$(wrk -t2 -c32 -d"${SECS}s" --timeout 30s -s "$WX_ROOT/tests/fpm/count.lua" "$(stack_url bench "$page")" 2>&1)
     [ -n "$expirer" ] && wait "$expirer"
-    read -r _ req rps empty bad tokens _ p99 < <(grep '^WRK' <<<"$out")
+    read -r _ req rps empty bad tokens _ p99 _ < <(grep '^WRK' <<<"$out")
     empty=$((empty + bad))
     local calls=$(($(mock_stat token_calls) - before))
     printf '%-26s %8d req %9.0f req/s  p99 %7.2f ms  %5d upstream calls  %4d tokens  %4d empty\n' \

@@ -29,13 +29,14 @@ chmod 600 "$WX_TMP/secret"
 
 # wrk_run URL SECONDS: wrk with 2 threads and 16 connections; sets REQUESTS,
 # EMPTY (answers that are not a token), BAD (non-200), TOKENS (distinct
-# tokens) and MAX_MS (slowest answer).
+# tokens), MAX_MS (slowest answer) and LOCKWAITS (answers that gave up
+# waiting for the cache lock).
 COUNT_LUA=$WX_ROOT/tests/fpm/count.lua
 wrk_run() {
     local out
     out=$(wrk -t2 -c16 -d"${2}s" --timeout 60s -s "$COUNT_LUA" "$1" 2>&1)
-    read -r _ REQUESTS _ EMPTY BAD TOKENS MAX_MS _ < <(grep '^WRK' <<<"$out")
-    [ -n "${REQUESTS:-}" ] || { echo "$out" >&2; REQUESTS=0 EMPTY=0 BAD=1 TOKENS=0 MAX_MS=0; }
+    read -r _ REQUESTS _ EMPTY BAD TOKENS MAX_MS _ LOCKWAITS < <(grep '^WRK' <<<"$out")
+    [ -n "${REQUESTS:-}" ] || { echo "$out" >&2; REQUESTS=0 EMPTY=0 BAD=1 TOKENS=0 MAX_MS=0 LOCKWAITS=0; }
 }
 calls() { mock_stat token_calls; }
 page() { curl -sS --max-time 120 "$(stack_url "$1" "$2")"; }
@@ -86,20 +87,45 @@ check "HTTP 500 under load ($REQUESTS requests, all answered \"\" with a reason:
     test "$c" -ge 1 -a "$c" -le 8 -a "$EMPTY" = "$REQUESTS" -a "$BAD" = 0
 check "... no request waited past the HTTP timeout plus a wide margin (slowest $MAX_MS ms)" \
     test "$MAX_MS" -lt 30000
-read -r _ oreq _ _ obad _ _ _ < <(grep '^WRK' "$WX_TMP/other.out")
+read -r _ oreq _ _ obad _ _ _ _ < <(grep '^WRK' "$WX_TMP/other.out")
 check "... and an unrelated page of the same pool answered throughout (${oreq:-0} requests, ${obad:-?} failed)" \
     test "${oreq:-0}" -gt 0 -a "${obad:-1}" = 0
 mock "/mock/fault?kind=none" >/dev/null
 recovered() { [ "$(page main token.php | cut -c1-5)" != EMPTY ]; }
 check "... and it recovers once the API does (after the back-off window)" wait_for recovered
 
-# ---------------------------------------------------------------- kill -9 of the lock holder
+# ---------------------------------------------------------------- a black-holed API under load
+# lock_holder: the pid holding the cache lock, if any.
 lock_holder() {
     local ino
     ino=$(stat -c %i "$CACHE/token.txt.lock" 2>/dev/null) || return 1
     awk -v ino=":$ino" '$2 == "FLOCK" && $6 ~ ino"$" {print $5}' /proc/locks | head -n 1
 }
 has_holder() { [ -n "$(lock_holder)" ]; }
+# The API accepts and never answers: each fetch runs out its budget (the
+# HTTP timeout, 5 s, less a tenth) while the other workers wait. They get the
+# holder's failure as it is noted, not a lock timeout of their own, and the
+# next fetch waits for the back-off: in 8 s, at most two fetches can start.
+mock "/mock/fault?kind=slow&ms=3600000" >/dev/null
+expire
+before=$(calls)
+wrk_run "$(stack_url main token.php)" 8
+c=$(($(calls) - before))
+check "a black-holed API under load ($REQUESTS requests, all answered \"\" with a reason: $EMPTY): upstream calls within the back-off (got $c)" \
+    test "$c" -ge 1 -a "$c" -le 2 -a "$EMPTY" = "$REQUESTS" -a "$BAD" = 0 -a "$REQUESTS" -gt 0
+check "... every waiter got the holder's failure, none a lock timeout (got ${LOCKWAITS:-?})" \
+    test "${LOCKWAITS:-1}" = 0
+check "... no request waited past the HTTP timeout plus a wide margin (slowest $MAX_MS ms)" \
+    test "$MAX_MS" -lt 30000
+# Requests wrk left in flight run on in the workers: let the last fetch end
+# (its budget) before the API answers again.
+no_holder() { ! has_holder; }
+wait_for no_holder
+mock /mock/reset >/dev/null
+mock "/mock/fault?kind=none" >/dev/null
+check "... and it recovers once the API answers (after the back-off window)" wait_for recovered
+
+# ---------------------------------------------------------------- kill -9 of the lock holder
 mock "/mock/fault?kind=slow&ms=3600000" >/dev/null
 expire
 before=$(calls)
@@ -112,7 +138,7 @@ kill -9 "$holder" 2>/dev/null
 wait "$waiter" 2>/dev/null
 mock /mock/reset >/dev/null
 after=$(page main token.php)
-check "killing it with SIGKILL: the next request gets a token" \
+check "killing it with SIGKILL: the next request gets a token (${after:0:100})" \
     test -n "$after" -a "${after:0:5}" != EMPTY
 check "... and leaves no temporary file behind" bash -c '! ls -a "$1" | grep -q "\.tmp$"' _ "$CACHE"
 check "no log holds the secret" \
