@@ -215,7 +215,9 @@ impl TokenCache {
     /// A call ends within the HTTP timeout, whether it fetches or waits for
     /// someone else's fetch: a fetch gets the timeout less a tenth (at most a
     /// second) kept back for storing the answer, so that every caller that
-    /// waited for it is answered in time too. A caller waiting for the lock
+    /// waited for it is answered in time too. (With Redis, a round trip
+    /// already under way when the time is up still ends first; each is
+    /// bounded by the Redis timeout.) A caller waiting for the lock
     /// takes the answer (a token or a failure) as soon as the store shows
     /// it, without having to win the lock; so no caller, in any process,
     /// can get ahead of it by taking the lock again.
@@ -338,6 +340,11 @@ impl TokenCache {
     /// callers waiting on it to see it before their own timeouts.
     fn reserve(&self) -> Duration {
         (self.config.http_timeout() / 10).min(MAX_RESERVE)
+    }
+
+    /// The longest pause between two looks at a held lock.
+    fn max_poll_pause(&self) -> Duration {
+        (self.reserve() / 4).min(Duration::from_millis(20))
     }
 
     /// The slow half of `get_token`, kept apart so the hit path stays small.
@@ -466,10 +473,12 @@ impl TokenCache {
             }
         }
         // The lock came late (its holder crashed, or left no answer): fetch
-        // with what is left, unless too little is left to be worth a try.
+        // with what is left, unless that is under half the timeout. A fetch
+        // cut that short could fail against a slow but working API, and its
+        // note would hold everyone back.
         let budget = left(deadline)
             .checked_sub(self.reserve())
-            .filter(|b| *b >= self.reserve())
+            .filter(|b| *b >= self.config.http_timeout() / 2)
             .ok_or_else(|| Error::LockTimeout {
                 lock: self.store.describe().lock,
                 waited: self.config.http_timeout().saturating_sub(left(deadline)),
@@ -539,14 +548,13 @@ impl TokenCache {
         // The source is asked to end within `budget`; one that overruns is
         // cut a little later, still inside the reserve.
         let fetch = self.source.fetch(kind == Refresh::Force, budget);
-        let fetched = tokio::time::timeout(budget + self.reserve() / 2, fetch)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::Timeout {
-                    host: "the token source".into(),
-                    waited: budget,
-                })
-            });
+        let cut = budget + self.reserve() / 2;
+        let fetched = tokio::time::timeout(cut, fetch).await.unwrap_or_else(|_| {
+            Err(Error::Timeout {
+                host: "the token source".into(),
+                waited: cut,
+            })
+        });
         let fetched = match fetched {
             Ok(f) => f,
             Err(e) => {
@@ -595,10 +603,16 @@ impl TokenCache {
     }
 
     fn note_failure(&self, held: Option<&dyn StoreLock>, note: Option<FailureNote>) {
-        if let Some(l) = held {
-            l.write_note(&note.as_ref().map(FailureNote::encode).unwrap_or_default());
-        }
-        *lock(&self.last_failure) = note;
+        let text = note.as_ref().map(FailureNote::encode).unwrap_or_default();
+        // Once the store keeps the note, everyone reads it there, and this
+        // process must not hold on to a copy that another process's success
+        // clears from the store later. A store that kept nothing (a lock
+        // file we may not write) leaves the process its own.
+        let kept = held.is_some_and(|l| {
+            l.write_note(&text);
+            l.read_note().unwrap_or_default() == text
+        });
+        *lock(&self.last_failure) = if kept { None } else { note };
     }
 
     /// The in-process refresh lock, waiting no later than `deadline`.
@@ -638,9 +652,10 @@ impl TokenCache {
                 });
             }
             // Polling keeps the wait bounded, works for every store and never
-            // blocks a runtime worker.
+            // blocks a runtime worker. At most a quarter of the reserve
+            // apart, so an answer stored at the last moment is still seen.
             tokio::time::sleep(pause.min(left(deadline))).await;
-            pause = (pause * 2).min(Duration::from_millis(20));
+            pause = (pause * 2).min(self.max_poll_pause());
         }
     }
 }

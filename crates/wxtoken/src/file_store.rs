@@ -80,8 +80,8 @@ pub(crate) struct FileStore {
     /// on the hit path when the process forks (a child of `fork(2)` would
     /// wait for it forever).
     memo: ArcSwapOption<Memo>,
-    /// The token read under the lock before a fetch, to tell whether a legacy
-    /// writer replaced it meanwhile (see `save`).
+    /// The token when the lock was taken, to tell whether a legacy writer
+    /// replaced it before our fetch was saved (see `save`).
     baseline: Mutex<Option<String>>,
 }
 
@@ -211,15 +211,6 @@ impl TokenStore for FileStore {
         self.read_both()
     }
 
-    /// Under the lock, before deciding to fetch: also remembers the token
-    /// seen, for `save`'s check against a legacy writer.
-    fn reload(&self) -> Result<Option<Cached>> {
-        let stored = self.load()?;
-        *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) =
-            stored.as_ref().map(|c| c.token.clone());
-        Ok(stored)
-    }
-
     fn try_lock(&self) -> Result<LockOutcome> {
         // No lock file beside a device, a link or a foreign file either.
         self.check_destinations()?;
@@ -230,6 +221,11 @@ impl TokenStore for FileStore {
             self.pair
                 .recover()
                 .map_err(|e| Error::io("recover", &self.token_path, e))?;
+            // The token as the lock found it, for `save`'s check against a
+            // legacy writer. Taken here, not in `reload`: callers waiting
+            // for the lock reload too, and must not move it.
+            *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) =
+                self.load()?.map(|c| c.token);
         }
         Ok(outcome)
     }
@@ -251,7 +247,8 @@ impl TokenStore for FileStore {
     /// The legacy script does not take our lock, so it may have written a
     /// newer token while we fetched ours (its fetch retires ours at WeChat).
     /// Under its own lock (`legacy_lock`) the token file is compared with
-    /// what `reload` saw: if it changed, theirs is newer and stays.
+    /// what it held when our lock was taken: if it changed, theirs is newer
+    /// and stays.
     fn save(&self, cached: &Cached, old_still_valid: bool) -> Result<()> {
         self.check_destinations()?;
         let baseline = self

@@ -49,11 +49,12 @@ fn read_note(f: impl Read) -> Option<String> {
 /// waiting for it (see `TokenStore::peek_note`). Never creates the file, and
 /// reads only a trusted regular one, like the pair. The holder rewrites the
 /// note in place (truncate, then write), so a read may catch it empty or
-/// cut short: that reads as no note, a line that does not parse, or a
-/// weaker note (an older date, a shorter streak), never a stronger one.
+/// cut short. Every note ends with a newline: text without one is a note
+/// being written, and reads as none (a cut errcode, 450 for 45009, would
+/// otherwise read as another failure).
 pub(crate) fn peek_note(path: &Path) -> Option<String> {
     let (file, _) = file_safety::open_trusted(path).ok()??;
-    read_note(&file)
+    read_note(&file).filter(|text| text.ends_with('\n'))
 }
 
 impl Drop for FileLock {
@@ -141,4 +142,29 @@ fn cannot_create_here(e: &io::Error) -> bool {
             | io::ErrorKind::NotFound
             | io::ErrorKind::ReadOnlyFilesystem
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peek_reads_only_whole_notes_of_a_trusted_file_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("token.txt.lock");
+        assert_eq!(peek_note(&lock), None);
+        assert!(!lock.exists(), "a peek creates no lock file");
+        let note = "v2 1700000000000000 1 wx_app wechat 45009 quota\n";
+        std::fs::write(&lock, note).unwrap();
+        assert_eq!(peek_note(&lock).as_deref(), Some(note));
+        // Caught mid-write: the errcode cut to 450. Not a note yet.
+        std::fs::write(&lock, "v2 1700000000000000 1 wx_app wechat 450").unwrap();
+        assert_eq!(peek_note(&lock), None);
+        // A planted link is not followed.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, note).unwrap();
+        std::fs::remove_file(&lock).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &lock).unwrap();
+        assert_eq!(peek_note(&lock), None);
+    }
 }

@@ -465,14 +465,41 @@ async fn a_lock_that_never_frees_ends_the_wait_at_the_http_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn in_a_back_off_callers_answer_without_queueing_for_the_lock() {
-    let (caches, store, source) = processes(2, vec![Answer::Fail(40013)]);
+    let (caches, _store, source) = processes(2, vec![Answer::Fail(40013), Answer::Hang]);
     assert!(caches[0].get_token_async().await.is_err());
-    // Someone holds the lock (reading the note, say): a caller in the
-    // back-off does not wait for it.
-    let _someone_else = store.try_lock().unwrap();
+    // A forced refresh in the second process holds both locks, stuck on a
+    // black-holed host: a caller there in the back-off does not wait for it.
+    let forced = {
+        let cache = caches[1].clone();
+        tokio::spawn(async move { cache.force_refresh_async().await })
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let start = Instant::now();
     let e = caches[1].get_token_async().await.unwrap_err();
     assert_eq!(e.errcode(), Some(40013));
     assert_eq!(start.elapsed(), Duration::ZERO);
-    assert_eq!(source.calls(), 1);
+    assert_eq!(source.calls(), 2);
+    assert!(forced.await.unwrap().is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_kept_by_the_store_is_not_kept_by_the_process_too() {
+    let (caches, store, source) = processes(
+        2,
+        vec![
+            Answer::Fail(45009),
+            Answer::Token("LATER", 7200),
+            Answer::Token("AGAIN", 7200),
+        ],
+    );
+    // A quota error: a minute's back-off, noted in the store.
+    assert!(caches[0].get_token_async().await.is_err());
+    // Another process's forced refresh succeeds and clears the note; then
+    // its token is rejected and dropped.
+    assert_eq!(caches[1].force_refresh_async().await.unwrap(), "LATER");
+    assert!(store.note.lock().unwrap().is_empty());
+    assert!(store.invalidate("LATER").unwrap());
+    // The first process holds no copy of the cleared failure: it fetches.
+    assert_eq!(caches[0].get_token_async().await.unwrap(), "AGAIN");
+    assert_eq!(source.calls(), 3);
 }
