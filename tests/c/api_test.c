@@ -11,13 +11,17 @@
  * Usage: api_test CASE [ARGS...]; see main() for the cases.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* flock(2) */
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wxtoken.h"
@@ -377,6 +381,76 @@ static void case_fork(int children)
     printf("%d children\n", children);
 }
 
+/* fork(2) while another thread is in the middle of a refresh (the mock
+ * answers slowly): the child's own miss must not wait for that thread, which
+ * does not exist in the child. It gets the token the parent's refresh
+ * stores, and run.sh checks that one upstream call served both. */
+static void *refresher(void *arg)
+{
+    char *out = arg;
+    if (wx_get_token(appid, secret, tfile, efile, out, WX_TOKEN_BUF_LEN) != WX_OK)
+        out[0] = '\0';
+    return NULL;
+}
+
+/* Whether anyone holds the cache's lock (the token file's ".lock"). */
+static int lock_held(void)
+{
+    char path[4096];
+    int fd, held;
+    snprintf(path, sizeof path, "%s.lock", tfile);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    held = flock(fd, LOCK_EX | LOCK_NB) != 0;
+    close(fd); /* releases it if we took it */
+    return held;
+}
+
+static void case_fork_mid_refresh(void)
+{
+    pthread_t t;
+    char theirs[WX_TOKEN_BUF_LEN] = "", mine[WX_TOKEN_BUF_LEN] = "";
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    int fds[2], status = 0, i, mid;
+    size_t got = 0;
+    pid_t pid;
+    pthread_create(&t, NULL, refresher, theirs);
+    for (i = 0; i < 12000 && !lock_held(); i++) /* up to 2 minutes */
+        nanosleep(&pause, NULL);
+    mid = lock_held();
+    CHECK(pipe(fds) == 0, "pipe");
+    pid = fork();
+    if (pid == 0) {
+        int rc;
+        alarm(120); /* a hang ends as SIGALRM, not as a stuck test */
+        close(fds[0]);
+        rc = wx_get_token(appid, secret, tfile, efile, mine, sizeof mine);
+        if (rc == WX_OK)
+            (void)!write(fds[1], mine, strlen(mine));
+        else
+            fprintf(stderr, "child: %d %s\n", rc, last_error());
+        _exit(rc == WX_OK ? 0 : 1);
+    }
+    CHECK(pid > 0, "fork");
+    close(fds[1]);
+    for (;;) {
+        ssize_t n = read(fds[0], mine + got, sizeof mine - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    mine[got] = '\0';
+    waitpid(pid, &status, 0);
+    pthread_join(t, NULL);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed or hung (status %d)",
+          status);
+    CHECK(theirs[0] != '\0' && strcmp(mine, theirs) == 0, "child \"%s\", parent \"%s\"", mine,
+          theirs);
+    printf("%s\n%s\n", mid ? "forked mid-refresh" : "forked after the refresh", theirs);
+}
+
 int main(int argc, char **argv)
 {
     const char *c = argc > 1 ? argv[1] : "";
@@ -393,6 +467,8 @@ int main(int argc, char **argv)
         case_get();
     else if (strcmp(c, "fork") == 0)
         case_fork(200);
+    else if (strcmp(c, "fork-mid-refresh") == 0)
+        case_fork_mid_refresh();
     else if (strcmp(c, "hit") == 0)
         case_hit();
     else if (strcmp(c, "expect") == 0 && argc == 4)

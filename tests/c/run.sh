@@ -208,6 +208,19 @@ fresh fork
 check "200 forks while 4 threads are inside wx_get_token(): every child gets the token (none hangs)" \
     run "$bin/api_dynamic" fork
 
+# A refresh in flight when the process forks: the mock answers after 8 s,
+# a window no machine misses.
+fresh fork-mid-refresh
+printf 'OLD_TOKEN' >"$T_TOKEN_FILE"
+echo 1 >"$T_EXPIRY_FILE"
+mock "/mock/fault?kind=slow&ms=8000" >/dev/null
+n=$(calls)
+check "fork while another thread is mid-refresh: the child's miss gets that refresh's token" \
+    run "$bin/api_dynamic" fork-mid-refresh
+check "... (it forked mid-refresh: $(head -n 1 "$WX_TMP/out"))" grep -qx "forked mid-refresh" "$WX_TMP/out"
+check "... from one upstream call for parent and child" calls_since "$n" 1
+mock "/mock/fault?kind=none" >/dev/null
+
 suite dynamic "$bin/api_dynamic"
 suite static "$bin/api_static"
 

@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::failure_note::{self, FailureNote, AHEAD_BACKOFF};
 use crate::fetch::{Fetcher, TokenSource};
 use crate::file_store::FileStore;
+use crate::process_lock::{ProcessGuard, ProcessLock};
 use crate::redis_store::RedisStore;
 use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
@@ -46,10 +47,8 @@ pub struct TokenCache {
     clock: Arc<dyn Clock>,
     store: Arc<dyn TokenStore>,
     source: Arc<dyn TokenSource>,
-    /// Serialises refreshes inside this process, first come first served, so
-    /// one caller polls the store's lock while the others queue here. A tokio
-    /// mutex, because async callers hold it across the fetch.
-    refresh: tokio::sync::Mutex<()>,
+    /// Serialises refreshes inside this process (see `process_lock`).
+    refresh: ProcessLock,
     /// A token fetched but not written (unwritable store), kept so the
     /// process does not fetch again on every call.
     unpersisted: Mutex<Option<Cached>>,
@@ -157,7 +156,7 @@ impl TokenCacheBuilder {
             store,
             source,
             config,
-            refresh: tokio::sync::Mutex::new(()),
+            refresh: ProcessLock::new(),
             unpersisted: Mutex::new(None),
             warning: Mutex::new(None),
             has_warning: std::sync::atomic::AtomicBool::new(false),
@@ -616,7 +615,7 @@ impl TokenCache {
     }
 
     /// The in-process refresh lock, waiting no later than `deadline`.
-    async fn lock_in_process(&self, deadline: Instant) -> Result<tokio::sync::MutexGuard<'_, ()>> {
+    async fn lock_in_process(&self, deadline: Instant) -> Result<ProcessGuard> {
         let start = Instant::now();
         tokio::time::timeout(left(deadline), self.refresh.lock())
             .await

@@ -46,6 +46,18 @@ impl std::fmt::Debug for Fetched {
     }
 }
 
+/// What makes two caches' HTTP clients interchangeable: the process, the
+/// timeout and the CA file.
+type ClientKey = (u32, Duration, Option<std::path::PathBuf>);
+/// The process's HTTP clients, shared by every cache with the same key.
+pub(crate) type Clients = Vec<(ClientKey, Client)>;
+static CLIENTS: Mutex<Clients> = Mutex::new(Vec::new());
+
+/// The list's lock, for `Fetcher::client` and `fork::prepare`.
+pub(crate) fn lock_clients() -> std::sync::MutexGuard<'static, Clients> {
+    CLIENTS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// How many HTTP clients this process has built (for the sharing test).
 static CLIENTS_BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
@@ -144,14 +156,12 @@ impl Fetcher {
     /// builds one, not one per app. Safe to share across runtimes, since it
     /// keeps no idle connection.
     fn client(&self) -> Result<Client> {
-        type Key = (u32, Duration, Option<std::path::PathBuf>);
-        static CLIENTS: Mutex<Vec<(Key, Client)>> = Mutex::new(Vec::new());
-        let key: Key = (
+        let key: ClientKey = (
             std::process::id(),
             self.config.http_timeout(),
             self.config.ca_file().map(Into::into),
         );
-        let mut clients = CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut clients = lock_clients();
         // Clients of a parent process are dropped from the list (not used).
         clients.retain(|(k, _)| k.0 == key.0);
         if let Some((_, c)) = clients.iter().find(|(k, _)| *k == key) {

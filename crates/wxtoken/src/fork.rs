@@ -1,24 +1,34 @@
 //! `fork(2)` while other threads are inside the library: a lock one of them
 //! held at that moment stays locked in the child, where no thread will ever
 //! release it. The hit path takes no lock (the file store's memo is
-//! lock-free); for the few process-wide locks on the miss path, handlers
-//! registered with `pthread_atfork` take them before the fork and release
-//! them after it, in the parent and in the child.
+//! lock-free); for the few process-wide locks on the miss path (the blocking
+//! runtime's slot, the shared HTTP clients), handlers registered with
+//! `pthread_atfork` take them before the fork and release them after it, in
+//! the parent and in the child. A cache's own refresh lock, held across a
+//! whole fetch, is made anew in the child instead (`process_lock`).
 
 use std::cell::RefCell;
 use std::sync::{MutexGuard, Once};
 
 type RuntimeSlot = Option<(u32, std::sync::Arc<tokio::runtime::Runtime>)>;
 
+/// The process-wide locks of the miss path. Never taken one inside the
+/// other elsewhere, so taking both here cannot deadlock.
+type Held = (
+    MutexGuard<'static, RuntimeSlot>,
+    MutexGuard<'static, crate::fetch::Clients>,
+);
+
 thread_local! {
     /// The locks taken by `prepare`, released by `parent` or `child` (all
     /// three run on the thread that forks).
-    static HELD: RefCell<Option<MutexGuard<'static, RuntimeSlot>>> = const { RefCell::new(None) };
+    static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
 }
 
 extern "C" fn prepare() {
-    let guard = crate::blocking::lock_runtime_slot();
-    HELD.with(|h| *h.borrow_mut() = Some(guard));
+    let runtime = crate::blocking::lock_runtime_slot();
+    let clients = crate::fetch::lock_clients();
+    HELD.with(|h| *h.borrow_mut() = Some((runtime, clients)));
 }
 
 extern "C" fn release() {
@@ -32,7 +42,7 @@ pub fn install_fork_handlers() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: the handlers are plain functions that only lock and unlock
-        // a static mutex, as pthread_atfork requires.
+        // static mutexes, as pthread_atfork requires.
         unsafe {
             libc::pthread_atfork(Some(prepare), Some(release), Some(release));
         }

@@ -119,6 +119,7 @@ mod fork;
 mod legacy_format;
 mod legacy_lock;
 mod lock_file;
+mod process_lock;
 mod redis_store;
 mod registry;
 mod settings;
