@@ -208,6 +208,13 @@ fresh fork
 check "200 forks while 4 threads are inside wx_get_token(): every child gets the token (none hangs)" \
     run "$bin/api_dynamic" fork
 
+# The same on a cache that cannot be written: every call is a miss served
+# from the process's memory (the token it could not store).
+fresh fork-unwritable
+export T_TOKEN_FILE=/proc/wxtoken-no-such-dir/token.txt T_EXPIRY_FILE=/proc/wxtoken-no-such-dir/expiry.txt
+check "200 forks while 4 threads are inside wx_get_token() on an unwritable cache: every child gets the token" \
+    run "$bin/api_dynamic" fork
+
 # A refresh in flight when the process forks: the mock answers after 8 s,
 # a window no machine misses.
 fresh fork-mid-refresh

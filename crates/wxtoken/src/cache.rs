@@ -12,7 +12,9 @@
 //! caller's runtime; the blocking API drives it with `blocking::block_on`,
 //! which works outside any runtime and inside either kind of tokio runtime.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 use std::time::Duration;
 
 // tokio's `Instant`, not std's: the same in production, and tests of the
@@ -51,15 +53,19 @@ pub struct TokenCache {
     refresh: ProcessLock,
     /// A token fetched but not written (unwritable store), kept so the
     /// process does not fetch again on every call.
-    unpersisted: Mutex<Option<Cached>>,
+    ///
+    /// This and the other per-cache slots below are lock-free (`arc-swap`),
+    /// so that no thread can hold a lock on them when the process forks:
+    /// the child would wait for it forever.
+    unpersisted: ArcSwapOption<Cached>,
     /// Why the last write or refresh-ahead failed, while it goes on failing.
-    warning: Mutex<Option<String>>,
-    /// Whether `warning` holds one: front ends ask after every call, and a
-    /// hit must not take a lock for that.
+    warning: ArcSwapOption<String>,
+    /// Whether `warning` holds one: front ends ask after every call, and
+    /// then a hit pays one atomic load for it.
     has_warning: std::sync::atomic::AtomicBool,
     /// The last failed refresh in this process, for when the store keeps no
     /// note.
-    last_failure: Mutex<Option<FailureNote>>,
+    last_failure: ArcSwapOption<FailureNote>,
 }
 
 impl std::fmt::Debug for TokenCache {
@@ -157,10 +163,10 @@ impl TokenCacheBuilder {
             source,
             config,
             refresh: ProcessLock::new(),
-            unpersisted: Mutex::new(None),
-            warning: Mutex::new(None),
+            unpersisted: ArcSwapOption::empty(),
+            warning: ArcSwapOption::empty(),
             has_warning: std::sync::atomic::AtomicBool::new(false),
-            last_failure: Mutex::new(None),
+            last_failure: ArcSwapOption::empty(),
         }
     }
 }
@@ -273,13 +279,16 @@ impl TokenCache {
         }
         let deadline = Instant::now() + self.config.http_timeout();
         let _in_process = self.lock_in_process(deadline).await?;
+        // Under the in-process lock: nobody else replaces it meanwhile.
         let mut dropped = false;
+        if self
+            .unpersisted
+            .load()
+            .as_ref()
+            .is_some_and(|c| c.token == failed)
         {
-            let mut mem = lock(&self.unpersisted);
-            if mem.as_ref().is_some_and(|c| c.token == failed) {
-                *mem = None;
-                dropped = true;
-            }
+            self.unpersisted.store(None);
+            dropped = true;
         }
         let Turn::Mine(Some(_held)) = self.lock_store(deadline, None).await? else {
             return Ok(dropped);
@@ -295,7 +304,7 @@ impl TokenCache {
         let now = self.clock.now();
         let cached = match self.store.load()? {
             Some(c) => Some(c),
-            None => lock(&self.unpersisted).clone(),
+            None => self.unpersisted.load_full().map(|c| (*c).clone()),
         };
         let age = self.store.written_at().map(|w| now.saturating_sub(w));
         let margin = self.config.refresh_margin();
@@ -331,7 +340,7 @@ impl TokenCache {
         if !self.has_warning.load(std::sync::atomic::Ordering::Acquire) {
             return None;
         }
-        lock(&self.warning).clone()
+        self.warning.load_full().map(|w| (*w).clone())
     }
 
     /// What a fetch keeps back from the time it could have: a tenth of the
@@ -365,17 +374,17 @@ impl TokenCache {
     }
 
     fn unpersisted_fresh(&self, now: u64) -> Option<String> {
-        lock(&self.unpersisted)
+        self.unpersisted
+            .load()
             .as_ref()
             .filter(|c| c.is_fresh(now, self.config.refresh_margin()))
             .map(|c| c.token.clone())
     }
 
     fn set_warning(&self, w: Option<String>) {
-        let mut slot = lock(&self.warning);
         self.has_warning
             .store(w.is_some(), std::sync::atomic::Ordering::Release);
-        *slot = w;
+        self.warning.store(w.map(Arc::new));
     }
 
     /// The store again, under the lock: someone may have refreshed, failed or
@@ -528,7 +537,7 @@ impl TokenCache {
     fn peeked_note(&self) -> Option<FailureNote> {
         let mut note = match blocking_step(|| self.store.peek_note()) {
             Some(text) => FailureNote::decode(&text),
-            None => lock(&self.last_failure).clone(),
+            None => self.last_failure.load_full().map(|n| (*n).clone()),
         }
         .filter(|n| n.is_for(self.config.appid()))?;
         note.clamp_to_now();
@@ -571,14 +580,14 @@ impl TokenCache {
         };
         match blocking_step(|| self.store.save(&cached, old_valid)) {
             Ok(()) => {
-                *lock(&self.unpersisted) = None;
+                self.unpersisted.store(None);
                 self.set_warning(None);
             }
             Err(e) => {
                 self.set_warning(Some(format!(
                     "token fetched but not cached: {e}; it is kept in this process only"
                 )));
-                *lock(&self.unpersisted) = Some(cached.clone());
+                self.unpersisted.store(Some(Arc::new(cached.clone())));
             }
         }
         Ok(cached.token)
@@ -590,7 +599,7 @@ impl TokenCache {
     fn failure_note(&self, held: Option<&dyn StoreLock>) -> Option<FailureNote> {
         let mut note = match held.and_then(|l| l.read_note()) {
             Some(text) => FailureNote::decode(&text),
-            None => lock(&self.last_failure).clone(),
+            None => self.last_failure.load_full().map(|n| (*n).clone()),
         }
         .filter(|n| n.is_for(self.config.appid()))?;
         if note.clamp_to_now() {
@@ -611,7 +620,8 @@ impl TokenCache {
             l.write_note(&text);
             l.read_note().unwrap_or_default() == text
         });
-        *lock(&self.last_failure) = if kept { None } else { note };
+        self.last_failure
+            .store(if kept { None } else { note.map(Arc::new) });
     }
 
     /// The in-process refresh lock, waiting no later than `deadline`.
@@ -685,9 +695,4 @@ fn seconds_between(from: u64, to: u64) -> i64 {
 /// Time left until `deadline`.
 fn left(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
-}
-
-/// Locks a mutex whose data stays consistent even if a holder panicked.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
