@@ -126,4 +126,11 @@ check "the next refresh proceeds once that lock expires, not forever" \
 check "... with one upstream call, and no lock left" \
     test "$(mock_stat token_calls)" = 1 -a "$(rcli exists "$K:lock")" = 0
 
+# ------------------------------------------------------------- fork
+# A C program on Redis forking while its threads are inside wx_get_token():
+# the connection (held across a round trip) and the memo are per process,
+# so no child inherits one locked by a thread it does not have.
+forks() { timeout 600 "$bin/api_dynamic" fork >"$WX_TMP/fork.out" 2>&1 || { cat "$WX_TMP/fork.out" >&2; return 1; }; }
+check "200 forks while 4 threads are inside wx_get_token() on Redis: every child gets the token (none hangs)" forks
+
 summary

@@ -13,7 +13,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwapOption;
 use std::time::Instant;
@@ -82,7 +82,8 @@ pub(crate) struct FileStore {
     memo: ArcSwapOption<Memo>,
     /// The token when the lock was taken, to tell whether a legacy writer
     /// replaced it before our fetch was saved (see `save`).
-    baseline: Mutex<Option<String>>,
+    /// An `arc-swap` cell, not a mutex, for the same reason as the memo.
+    baseline: ArcSwapOption<String>,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -112,7 +113,7 @@ impl FileStore {
             expiry_path,
             lock_path: lock.into(),
             memo: ArcSwapOption::empty(),
-            baseline: Mutex::new(None),
+            baseline: ArcSwapOption::empty(),
         }
     }
 
@@ -224,8 +225,7 @@ impl TokenStore for FileStore {
             // The token as the lock found it, for `save`'s check against a
             // legacy writer. Taken here, not in `reload`: callers waiting
             // for the lock reload too, and must not move it.
-            *self.baseline.lock().unwrap_or_else(|p| p.into_inner()) =
-                self.load()?.map(|c| c.token);
+            self.baseline.store(self.load()?.map(|c| Arc::new(c.token)));
         }
         Ok(outcome)
     }
@@ -251,11 +251,7 @@ impl TokenStore for FileStore {
     /// and stays.
     fn save(&self, cached: &Cached, old_still_valid: bool) -> Result<()> {
         self.check_destinations()?;
-        let baseline = self
-            .baseline
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let baseline = self.baseline.swap(None);
         let current = open_trusted(&self.token_path)?.map(|(f, _)| f);
         let _legacy_lock = current
             .as_ref()
@@ -264,7 +260,7 @@ impl TokenStore for FileStore {
             let mut now = Vec::new();
             let _ = f.take(MAX_FILE_LEN).read_to_end(&mut now);
             let now = parse_token(&now);
-            if now.is_some() && now != baseline {
+            if now.is_some() && now.as_deref() != baseline.as_deref().map(String::as_str) {
                 // Someone else (the legacy script) wrote a newer token while
                 // we fetched: keep it.
                 return Ok(());

@@ -1,71 +1,78 @@
-//! The lock that serialises refreshes inside one process, first come first
-//! served: one caller polls the store's lock while the others queue here.
+//! State that belongs to one process: what a child of `fork(2)` must not
+//! inherit, but make anew.
 //!
-//! A tokio mutex, because async callers hold it across the fetch. That is
-//! also why it cannot simply be inherited across `fork(2)`: a refresh that
-//! another thread was running when the process forked holds the parent's
-//! copy, and no thread of the child will ever release it. So the lock knows
-//! the process it was made in, and a child makes its own on first use. (The
-//! child still shares the store's lock with the parent, through the
-//! inherited descriptor, and takes the parent's answer from the store.)
+//! Some per-cache state is held across a slow operation: the refresh lock
+//! (a tokio mutex held across the whole fetch) and the Redis connection
+//! (a mutex held across a round trip). A child forked while another thread
+//! held one would find it locked by a thread it does not have, and wait
+//! forever; and the Redis connection is the parent's socket besides. So such
+//! state lives in a [`PerProcess`] cell, which remembers the pid it was made
+//! in, and a child makes its own on first use. (A child still shares the
+//! store's lock with the parent, through the inherited descriptor, and takes
+//! the parent's answer from the store as it waits.)
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, OwnedMutexGuard, TryLockError};
 
+/// A value made per process: [`get`](Self::get) in the child of a fork
+/// makes a new one instead of using the parent's.
+pub(crate) struct PerProcess<T> {
+    current: ArcSwap<(u32, Arc<T>)>,
+    make: fn() -> T,
+}
+
+impl<T> PerProcess<T> {
+    pub(crate) fn new(make: fn() -> T) -> Self {
+        PerProcess {
+            current: ArcSwap::from_pointee((std::process::id(), Arc::new(make()))),
+            make,
+        }
+    }
+
+    /// This process's value. Costs a `getpid`, so it is kept off the file
+    /// store's hit path.
+    pub(crate) fn get(&self) -> Arc<T> {
+        let pid = std::process::id();
+        let seen = self.current.load_full();
+        if seen.0 == pid {
+            return seen.1.clone();
+        }
+        let mine = Arc::new((pid, Arc::new((self.make)())));
+        // Threads of the child racing here agree on whichever swap lands.
+        let before = self.current.compare_and_swap(&seen, mine.clone());
+        if Arc::ptr_eq(&*before, &seen) {
+            // The parent's value is never used, dropped or closed here: it
+            // may be locked, or own the parent's socket. A few bytes, once.
+            std::mem::forget(seen);
+            mine.1.clone()
+        } else {
+            self.current.load().1.clone()
+        }
+    }
+}
+
 /// Held while refreshing; dropping it lets the next caller in.
 pub(crate) type ProcessGuard = OwnedMutexGuard<()>;
 
-struct ForProcess {
-    pid: u32,
-    mutex: Arc<Mutex<()>>,
-}
-
-/// The in-process refresh lock, one per cache.
-pub(crate) struct ProcessLock {
-    current: ArcSwap<ForProcess>,
-}
+/// The lock that serialises refreshes inside one process, first come first
+/// served: one caller polls the store's lock while the others queue here.
+pub(crate) struct ProcessLock(PerProcess<Mutex<()>>);
 
 impl ProcessLock {
     pub(crate) fn new() -> Self {
-        ProcessLock {
-            current: ArcSwap::from_pointee(ForProcess {
-                pid: std::process::id(),
-                mutex: Arc::new(Mutex::new(())),
-            }),
-        }
+        ProcessLock(PerProcess::new(|| Mutex::new(())))
     }
 
     /// Waits for the lock (the caller bounds the wait).
     pub(crate) async fn lock(&self) -> ProcessGuard {
-        self.mutex().lock_owned().await
+        self.0.get().lock_owned().await
     }
 
     /// The lock if nobody in this process holds it.
     pub(crate) fn try_lock(&self) -> Result<ProcessGuard, TryLockError> {
-        self.mutex().try_lock_owned()
-    }
-
-    /// This process's mutex: made anew in the child of a fork. Only the
-    /// miss path gets here, so the `getpid` is not on the hit path.
-    fn mutex(&self) -> Arc<Mutex<()>> {
-        let pid = std::process::id();
-        let seen = self.current.load_full();
-        if seen.pid == pid {
-            return seen.mutex.clone();
-        }
-        let mine = Arc::new(ForProcess {
-            pid,
-            mutex: Arc::new(Mutex::new(())),
-        });
-        // Threads of the child racing here agree on whichever swap lands.
-        let before = self.current.compare_and_swap(&seen, mine.clone());
-        if Arc::ptr_eq(&*before, &seen) {
-            mine.mutex.clone()
-        } else {
-            self.current.load().mutex.clone()
-        }
+        self.0.get().try_lock_owned()
     }
 }
 
@@ -79,12 +86,11 @@ mod tests {
         let held = lock.try_lock().unwrap();
         assert!(lock.try_lock().is_err(), "held in this process");
         // As a child of a fork sees it: made in another pid, still held there.
-        lock.current.store(Arc::new(ForProcess {
-            pid: std::process::id().wrapping_add(1),
-            mutex: Arc::new(Mutex::new(())),
-        }));
-        let inherited = lock.current.load_full();
-        let _parents = inherited.mutex.clone().try_lock_owned().unwrap();
+        let parents = Arc::new(Mutex::new(()));
+        let _held_there = parents.clone().try_lock_owned().unwrap();
+        lock.0
+            .current
+            .store(Arc::new((std::process::id().wrapping_add(1), parents)));
         assert!(lock.try_lock().is_ok(), "the child makes its own");
         drop(held);
     }

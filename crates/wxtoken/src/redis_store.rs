@@ -25,13 +25,16 @@
 //! the shared lock would retire every other host's token). There is no
 //! fallback to local files, for the same reason.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwapOption;
 use std::time::{Duration, Instant};
 
 use crate::cached::Cached;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::legacy_format::{parse_expiry, parse_token};
+use crate::process_lock::PerProcess;
 use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
 /// How long a process serves what it last read before asking Redis again.
@@ -74,9 +77,10 @@ struct Conn {
     shown: String,
     ca_file: Option<std::path::PathBuf>,
     timeout: Duration,
-    /// `(pid, connection)`: a connection made before a fork belongs to the
-    /// parent and is never used (or closed) by the child.
-    slot: Mutex<Option<(u32, redis::Connection)>>,
+    /// The connection, made per process: one made before a fork belongs to
+    /// the parent, and a child forked while another thread was mid round
+    /// trip would find this locked for good (see `process_lock`).
+    slot: PerProcess<Mutex<Option<redis::Connection>>>,
 }
 
 impl Conn {
@@ -87,17 +91,12 @@ impl Conn {
         op: &'static str,
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T> {
-        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-        let pid = std::process::id();
-        if slot.as_ref().is_some_and(|(p, _)| *p != pid) {
-            if let Some(inherited) = slot.take() {
-                std::mem::forget(inherited);
-            }
-        }
+        let slot = self.slot.get();
+        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
-            *slot = Some((pid, self.connect()?));
+            *slot = Some(self.connect()?);
         }
-        let (_, con) = slot.as_mut().expect("connected above");
+        let con = slot.as_mut().expect("connected above");
         match f(con) {
             Ok(v) => Ok(v),
             Err(e) => {
@@ -178,8 +177,9 @@ pub(crate) struct RedisStore {
     conn: Arc<Conn>,
     keys: Keys,
     lock_ttl: Duration,
-    /// What this process last read, and when.
-    memo: Mutex<Option<(Cached, Instant)>>,
+    /// What this process last read, and when. An `arc-swap` cell: a hit
+    /// takes no lock, so none can be inherited held across a fork.
+    memo: ArcSwapOption<(Cached, Instant)>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -208,16 +208,17 @@ impl RedisStore {
                 url,
                 ca_file: config.ca_file().map(Into::into),
                 timeout: config.http_timeout().min(MAX_REDIS_TIMEOUT),
-                slot: Mutex::new(None),
+                slot: PerProcess::new(|| Mutex::new(None)),
             }),
             keys: Keys::new(config.redis_prefix(), config.appid()),
             lock_ttl: config.http_timeout() + Duration::from_secs(2),
-            memo: Mutex::new(None),
+            memo: ArcSwapOption::empty(),
         }
     }
 
-    fn memo(&self) -> MutexGuard<'_, Option<(Cached, Instant)>> {
-        self.memo.lock().unwrap_or_else(|p| p.into_inner())
+    fn remember(&self, cached: Option<Cached>) {
+        self.memo
+            .store(cached.map(|c| Arc::new((c, Instant::now()))));
     }
 
     fn read(&self) -> Result<Option<Cached>> {
@@ -230,7 +231,7 @@ impl RedisStore {
             expires_at: expiry.as_deref().map_or(0, parse_expiry),
             written_at: None,
         });
-        *self.memo() = cached.clone().map(|c| (c, Instant::now()));
+        self.remember(cached.clone());
         Ok(cached)
     }
 }
@@ -243,7 +244,7 @@ fn unix_now() -> u64 {
 
 impl TokenStore for RedisStore {
     fn load(&self) -> Result<Option<Cached>> {
-        if let Some((c, at)) = self.memo().as_ref() {
+        if let Some((c, at)) = self.memo.load().as_deref() {
             if at.elapsed() < RECHECK_INTERVAL {
                 return Ok(Some(c.clone()));
             }
@@ -258,10 +259,9 @@ impl TokenStore for RedisStore {
                 // Redis is down or slow: a token read before that still
                 // works, and serving it beats failing every request. Look
                 // again only after another interval.
-                let mut memo = self.memo();
-                match memo.as_mut() {
-                    Some((c, at)) if c.is_valid(unix_now()) => {
-                        *at = Instant::now();
+                match self.memo.load_full().as_deref() {
+                    Some((c, _)) if c.is_valid(unix_now()) => {
+                        self.remember(Some(c.clone()));
                         Ok(Some(c.clone()))
                     }
                     _ => Err(e),
@@ -312,7 +312,7 @@ impl TokenStore for RedisStore {
                 .ignore()
                 .query::<()>(c)
         })?;
-        *self.memo() = Some((cached.clone(), Instant::now()));
+        self.remember(Some(cached.clone()));
         Ok(())
     }
 
@@ -324,9 +324,11 @@ impl TokenStore for RedisStore {
                 .arg(failed)
                 .invoke(c)
         })?;
-        let mut memo = self.memo();
-        if memo.as_ref().is_some_and(|(c, _)| c.token == failed) {
-            *memo = None;
+        // Only if it still holds the failed token: a concurrent read may
+        // have brought a newer one.
+        let seen = self.memo.load_full();
+        if seen.as_deref().is_some_and(|(c, _)| c.token == failed) {
+            self.memo.compare_and_swap(&seen, None);
         }
         Ok(dropped > 0)
     }
