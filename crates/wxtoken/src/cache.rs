@@ -535,13 +535,20 @@ impl TokenCache {
     /// The failure note read without the lock: the store's, else this
     /// process's own. A note dated in the future counts as written now.
     fn peeked_note(&self) -> Option<FailureNote> {
-        let mut note = match blocking_step(|| self.store.peek_note()) {
+        self.note_from(blocking_step(|| self.store.peek_note()))
+            .map(|(note, _)| note)
+    }
+
+    /// The note in `text` (the store's), else this process's own, if it is
+    /// this app's; re-dated to now if it is from the future (then `true`).
+    fn note_from(&self, text: Option<String>) -> Option<(FailureNote, bool)> {
+        let mut note = match text {
             Some(text) => FailureNote::decode(&text),
             None => self.last_failure.load_full().map(|n| (*n).clone()),
         }
         .filter(|n| n.is_for(self.config.appid()))?;
-        note.clamp_to_now();
-        Some(note)
+        let redated = note.clamp_to_now();
+        Some((note, redated))
     }
 
     /// One fetch, its outcome noted for other callers, the token stored.
@@ -597,15 +604,9 @@ impl TokenCache {
     /// by all processes), else this process's own. A note dated in the
     /// future is re-dated to now (and stored so).
     fn failure_note(&self, held: Option<&dyn StoreLock>) -> Option<FailureNote> {
-        let mut note = match held.and_then(|l| l.read_note()) {
-            Some(text) => FailureNote::decode(&text),
-            None => self.last_failure.load_full().map(|n| (*n).clone()),
-        }
-        .filter(|n| n.is_for(self.config.appid()))?;
-        if note.clamp_to_now() {
-            if let Some(l) = held {
-                l.write_note(&note.encode());
-            }
+        let (note, redated) = self.note_from(held.and_then(|l| l.read_note()))?;
+        if let Some(l) = held.filter(|_| redated) {
+            l.write_note(&note.encode());
         }
         Some(note)
     }
