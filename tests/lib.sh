@@ -47,6 +47,10 @@ wait_for() {
 start_mock() {
     stop_mock
     local out="$WX_TMP/mock.out"
+    # Removed here, not left to the redirection below: that runs in the
+    # background child, so on a busy machine the wait could still read the
+    # previous mock's URL from the old file, then find it emptied.
+    rm -f "$out"
     "$WX_TARGET/wechat-mock" --port 0 "$@" >"$out" 2>"$WX_TMP/mock.err" &
     MOCK_PID=$!
     if wait_for grep -q '^http://' "$out" 2>/dev/null; then
