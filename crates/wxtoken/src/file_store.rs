@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwapOption;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::cached::Cached;
 use crate::error::{Error, Result};
@@ -38,6 +38,24 @@ const PATH_CHECK_MS: u64 = 1000;
 fn mono_ms() -> u64 {
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// How often `read_both` reads again when a file was replaced under it.
+const READ_ATTEMPTS: usize = 4;
+/// How long a reader waits for a writer's commit record to go.
+const PENDING_WAIT: Duration = Duration::from_millis(100);
+/// How long a missing cache directory counts as being replaced (`mv dir
+/// dir.old; mkdir dir` in a deploy) before the cache goes on without a lock.
+const DIR_MISSING_GRACE_MS: u64 = 2000;
+
+/// One attempt at reading the pair.
+enum Pair {
+    /// Both files as they were together (or no usable token).
+    Read(Option<Cached>),
+    /// A file was replaced while the pair was read: read again.
+    Moved,
+    /// A writer's commit record is there: the renames may be half done.
+    Pending,
 }
 
 /// The last read: which file versions it saw and what they held.
@@ -84,6 +102,9 @@ pub(crate) struct FileStore {
     /// replaced it before our fetch was saved (see `save`).
     /// An `arc-swap` cell, not a mutex, for the same reason as the memo.
     baseline: ArcSwapOption<String>,
+    /// When (`mono_ms` + 1) `try_lock` first found the cache directory
+    /// missing, 0 while it is there: see `try_lock`.
+    dir_missing_since: AtomicU64,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -107,32 +128,81 @@ impl FileStore {
         let expiry_path = absolute(expiry_path.into());
         let mut lock = token_path.clone().into_os_string();
         lock.push(".lock");
+        let lock_path = PathBuf::from(lock);
         FileStore {
-            pair: StagedPair::new(&token_path, &expiry_path),
+            pair: StagedPair::new(&token_path, &expiry_path, &lock_path),
             token_path,
             expiry_path,
-            lock_path: lock.into(),
+            lock_path,
+            dir_missing_since: AtomicU64::new(0),
             memo: ArcSwapOption::empty(),
             baseline: ArcSwapOption::empty(),
         }
     }
 
     /// Reads both files from their paths and remembers what was seen.
+    ///
+    /// Two files cannot be read at one instant, so a read is served as a pair
+    /// only if nothing replaced either file while both were read: after
+    /// reading, the lock file shows no commit record (no writer is between
+    /// its two renames, see `staged_pair`), and both paths still lead to the
+    /// files read, the token unchanged in place too. Otherwise it is read
+    /// again, a few times; a writer still at it (or one killed mid-way, whose
+    /// replacement the next lock holder finishes) reads as no usable token,
+    /// so the caller goes to the lock instead of serving the old token with
+    /// the new expiry.
     fn read_both(&self) -> Result<Option<Cached>> {
         self.memo.store(None);
+        let mut moved = 0;
+        let mut pause = Duration::from_millis(1);
+        let mut waited = Duration::ZERO;
+        loop {
+            match self.read_pair()? {
+                Pair::Read(cached) => return Ok(cached),
+                Pair::Moved if moved < READ_ATTEMPTS => moved += 1,
+                Pair::Moved => return Ok(None),
+                // A live writer is two renames and a directory sync from
+                // done: wait for it briefly (passive readers, who never take
+                // the lock, would otherwise fail for that instant). A record
+                // that stays is a killed writer's, for the lock holder.
+                Pair::Pending if waited < PENDING_WAIT => {
+                    std::thread::sleep(pause);
+                    waited += pause;
+                    pause = (pause * 2).min(Duration::from_millis(10));
+                }
+                Pair::Pending => return Ok(None),
+            }
+        }
+    }
+
+    /// One attempt of [`read_both`](Self::read_both).
+    fn read_pair(&self) -> Result<Pair> {
         let Some((token_file, token_bytes)) = read_settled(&self.token_path)? else {
-            return Ok(None);
+            return Ok(Pair::Read(None));
         };
         let Some(token) = parse_token(&token_bytes) else {
-            return Ok(None);
+            return Ok(Pair::Read(None));
         };
         let written_at = u64::try_from(token_file.ident.mtime.0).ok();
-        let Some((expiry_file, expiry_bytes)) = read_settled(&self.expiry_path)? else {
-            return Ok(Some(Cached {
+        let expiry = read_settled(&self.expiry_path)?;
+        if lock_file::commit_pending(&self.lock_path) {
+            return Ok(Pair::Pending);
+        }
+        let still = |p: &Path, w: &Watched| fs::metadata(p).is_ok_and(|m| w.ident.same_file(&m));
+        if !token_file.unchanged()
+            || !still(&self.token_path, &token_file)
+            || expiry
+                .as_ref()
+                .is_some_and(|(e, _)| !still(&self.expiry_path, e))
+        {
+            return Ok(Pair::Moved);
+        }
+        let Some((expiry_file, expiry_bytes)) = expiry else {
+            return Ok(Pair::Read(Some(Cached {
                 token,
                 expires_at: 0,
                 written_at,
-            }));
+            })));
         };
         let cached = Cached {
             token,
@@ -147,7 +217,7 @@ impl FileStore {
                 paths_checked: AtomicU64::new(mono_ms()),
             })));
         }
-        Ok(Some(cached))
+        Ok(Pair::Read(Some(cached)))
     }
 
     /// Marks the cache empty the way both sides understand: an empty token
@@ -168,19 +238,26 @@ impl FileStore {
 
     /// Empties the token file where it is (no new file, no space needed).
     fn truncate_token(&self) -> std::io::Result<()> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&self.token_path)?;
-        let meta = f.metadata()?;
-        crate::file_safety::check(&self.token_path, &meta).map_err(|r| {
-            std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                r.into_error(&self.token_path).to_string(),
-            )
-        })?;
-        f.set_len(0)
+        open_in_place(&self.token_path)?.set_len(0)
+    }
+
+    /// Both files rewritten where they are, token first, each under the
+    /// legacy writers' lock (truncate, then write, as `file_put_contents`
+    /// with `LOCK_EX` does), so readers of either kind wait for the write
+    /// instead of reading it half done. Needs no new file, only the blocks
+    /// the files had.
+    fn write_in_place(&self, cached: &Cached) -> std::io::Result<()> {
+        for (path, bytes) in [
+            (&self.token_path, cached.token.clone()),
+            (&self.expiry_path, cached.expires_at.to_string()),
+        ] {
+            let f = open_in_place(path)?;
+            let _legacy = crate::legacy_lock::Exclusive::take(&f);
+            f.set_len(0)?;
+            std::os::unix::fs::FileExt::write_all_at(&f, bytes.as_bytes(), 0)?;
+            f.sync_data()?;
+        }
+        Ok(())
     }
 
     /// A rename never replaces a device, directory, link or foreign file.
@@ -216,6 +293,30 @@ impl TokenStore for FileStore {
         // No lock file beside a device, a link or a foreign file either.
         self.check_destinations()?;
         let outcome = lock_file::try_lock(&self.lock_path, &self.token_path)?;
+        if let LockOutcome::Unavailable(_) = outcome {
+            // A directory that is gone may be being replaced (`mv dir
+            // dir.old; mkdir dir`): going on without the lock in that gap
+            // would fetch beside whoever locks the new directory. Count it as
+            // busy for a moment; only a directory missing longer than that
+            // means the cache really has none.
+            if !crate::staged_file::parent_dir(&self.lock_path).exists() {
+                let now = mono_ms() + 1;
+                let since = match self.dir_missing_since.compare_exchange(
+                    0,
+                    now,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => now,
+                    Err(since) => since,
+                };
+                if now - since < DIR_MISSING_GRACE_MS {
+                    return Ok(LockOutcome::Busy);
+                }
+                return Ok(outcome);
+            }
+        }
+        self.dir_missing_since.store(0, Ordering::Relaxed);
         if let LockOutcome::Held(_) = outcome {
             // First thing under the lock: whatever a crashed writer left
             // becomes the old pair or the new pair, and its litter goes.
@@ -269,11 +370,18 @@ impl TokenStore for FileStore {
         let expiry = cached.expires_at.to_string();
         self.pair
             .replace(cached.token.as_bytes(), expiry.as_bytes(), old_still_valid)
-            .map_err(|e| {
+            .or_else(|e| {
                 // Undo what a failed replacement staged; a half-renamed pair
-                // is finished or undone the same way a crash's would be.
+                // is finished the same way a crash's would be.
                 let _ = self.pair.recover();
-                Error::io("write", &self.token_path, e)
+                // No new file could be made (a full disk): write the pair in
+                // place, as the legacy script does. Our fetch retired the
+                // old token, so it must not stay behind as valid; if even
+                // that fails, the token file is emptied (a miss for all).
+                self.write_in_place(cached).map_err(|_| {
+                    let _ = self.truncate_token();
+                    Error::io("write", &self.token_path, e)
+                })
             })
     }
 
@@ -308,6 +416,27 @@ impl TokenStore for FileStore {
             .ok()?;
         Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs())
     }
+}
+
+/// Opens an existing cache file to write into it in place: never through a
+/// link, only a trusted regular file with a single name (a second name, a
+/// hard link planted to another file, would send the write there).
+fn open_in_place(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = f.metadata()?;
+    crate::file_safety::check(path, &meta)
+        .and_then(|()| crate::file_safety::check_single_link(&meta))
+        .map_err(|r| {
+            std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                r.into_error(path).to_string(),
+            )
+        })?;
+    Ok(f)
 }
 
 /// `path` made absolute without touching the file system beyond `getcwd`; as

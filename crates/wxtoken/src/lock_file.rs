@@ -1,7 +1,14 @@
 //! `token.txt.lock`: the `flock(2)` that serialises refreshes of the legacy
-//! files across processes, and the note of the last failed refresh written
-//! inside it (see `failure_note`), so that processes waiting for the lock
-//! learn what the holder ran into. The legacy script never looks at it.
+//! files across processes, and what is written inside it: the note of the
+//! last failed refresh (see `failure_note`), so that processes waiting for the
+//! lock learn what the holder ran into, and, while a writer replaces the pair,
+//! its commit record (see `staged_pair`). The legacy script never looks at it.
+//!
+//! The text is at most two lines: the note (it starts with `v`), then the
+//! commit record (it starts with `c`). The record lives here, in the one file
+//! the cache creates `O_EXCL` and checks for a single link, rather than in a
+//! file of its own at a fixed name, which another user of a shared directory
+//! could plant first and so stop every refresh.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
@@ -31,18 +38,50 @@ impl StoreLock for FileLock {
 
     fn write_note(&self, note: &str) {
         // Best effort: a root-owned lock file opened read-only keeps none.
+        // A commit record is kept after the note (there is none while a
+        // holder writes notes: `FileStore::try_lock` recovers first).
         let mut f = &self.file;
+        let record = f
+            .rewind()
+            .ok()
+            .and_then(|()| read_text(f))
+            .and_then(|t| commit_part(&t).map(str::to_string))
+            .unwrap_or_default();
         let _ = f
             .set_len(0)
             .and_then(|()| f.rewind())
-            .and_then(|()| f.write_all(note.as_bytes()));
+            .and_then(|()| f.write_all(format!("{note}{record}").as_bytes()));
     }
 }
 
 fn read_note(f: impl Read) -> Option<String> {
+    let text = read_text(f)?;
+    let note = note_part(&text);
+    (!note.is_empty()).then(|| note.to_string())
+}
+
+fn read_text(f: impl Read) -> Option<String> {
     let mut text = String::new();
     f.take(MAX_NOTE).read_to_string(&mut text).ok()?;
-    (!text.is_empty()).then_some(text)
+    Some(text)
+}
+
+/// The note's part of the lock file's text: everything before the commit
+/// record (a note starts with `v`, a record with `c`).
+fn note_part(text: &str) -> &str {
+    match text.find("\nc") {
+        Some(i) => &text[..=i],
+        None if text.starts_with('c') => "",
+        None => text,
+    }
+}
+
+/// The commit record's part of the text, if any (possibly cut short while
+/// it is being written).
+fn commit_part(text: &str) -> Option<&str> {
+    let note = note_part(text);
+    let rest = &text[note.len()..];
+    (!rest.is_empty()).then_some(rest)
 }
 
 /// The note in the lock file at `path`, read without the lock, by callers
@@ -55,6 +94,78 @@ fn read_note(f: impl Read) -> Option<String> {
 pub(crate) fn peek_note(path: &Path) -> Option<String> {
     let (file, _) = file_safety::open_trusted(path).ok()??;
     read_note(&file).filter(|text| text.ends_with('\n'))
+}
+
+/// Whether the lock file at `path` holds a commit record: a writer is
+/// replacing the pair right now, or was killed doing so. Read without the
+/// lock by readers, who then must not pair the two files they read (see
+/// `FileStore::read_both`). A record caught half-written counts: it is
+/// appended in one write before the first rename, so any part of it means
+/// the renames may have begun.
+pub(crate) fn commit_pending(path: &Path) -> bool {
+    let Ok(Some((file, _))) = file_safety::open_trusted(path) else {
+        return false;
+    };
+    read_text(&file).is_some_and(|t| commit_part(&t).is_some())
+}
+
+/// Opens the lock file to write its commit record: never created here, never
+/// through a link, only a trusted regular file with a single name. `None`
+/// when it cannot be written (a root-owned lock file, say): the writer then
+/// goes on without a record, as the cache did before it kept one.
+fn open_for_record(path: &Path) -> Option<File> {
+    let file = no_follow(OpenOptions::new().read(true).write(true))
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    file_safety::check(path, &meta).ok()?;
+    file_safety::check_single_link(&meta).ok()?;
+    Some(file)
+}
+
+/// Appends the commit record naming `staged` (file names in the pair's
+/// directory) and makes it durable. Returns whether a record was written.
+pub(crate) fn write_commit(path: &Path, staged: &[&str]) -> io::Result<bool> {
+    let Some(mut file) = open_for_record(path) else {
+        return Ok(false);
+    };
+    let text = read_text(&file).unwrap_or_default();
+    let note = note_part(&text).len() as u64;
+    // One write, at the end of the note: a reader sees the whole record or
+    // none of it, and the note stays readable throughout.
+    file.set_len(note)?;
+    file.seek(io::SeekFrom::Start(note))?;
+    file.write_all(format!("commit {}\n", staged.join(" ")).as_bytes())?;
+    file.sync_data()?;
+    Ok(true)
+}
+
+/// The names in the commit record, read under the lock.
+pub(crate) fn read_commit(path: &Path) -> Option<Vec<String>> {
+    let (file, _) = file_safety::open_trusted(path).ok()??;
+    let text = read_text(&file)?;
+    let record = commit_part(&text)?;
+    Some(
+        record
+            .trim_end()
+            .split(' ')
+            .skip(1)
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// Removes the commit record, keeping the note: one truncation, so a reader
+/// sees the record whole or gone.
+pub(crate) fn clear_commit(path: &Path) -> io::Result<()> {
+    let Some(file) = open_for_record(path) else {
+        return Ok(());
+    };
+    let text = read_text(&file).unwrap_or_default();
+    if commit_part(&text).is_some() {
+        file.set_len(note_part(&text).len() as u64)?;
+    }
+    Ok(())
 }
 
 impl Drop for FileLock {
@@ -166,5 +277,49 @@ mod tests {
         std::fs::remove_file(&lock).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &lock).unwrap();
         assert_eq!(peek_note(&lock), None);
+    }
+
+    #[test]
+    fn the_commit_record_sits_after_the_note_and_leaves_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("token.txt.lock");
+        let note = "v2 1700000000000000 1 wx_app wechat 45009 quota\n";
+        std::fs::write(&lock, note).unwrap();
+        assert!(!commit_pending(&lock));
+        assert!(write_commit(&lock, &[".e.tmp", ".t.tmp"]).unwrap());
+        assert!(commit_pending(&lock));
+        assert_eq!(peek_note(&lock).as_deref(), Some(note));
+        assert_eq!(
+            read_commit(&lock),
+            Some(vec![".e.tmp".to_string(), ".t.tmp".to_string()])
+        );
+        // A note rewritten by the holder keeps the record.
+        let held = FileLock {
+            file: OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&lock)
+                .unwrap(),
+        };
+        held.write_note("v2 1 1 wx_app network - x\n");
+        assert!(commit_pending(&lock));
+        assert_eq!(
+            held.read_note().as_deref(),
+            Some("v2 1 1 wx_app network - x\n")
+        );
+        clear_commit(&lock).unwrap();
+        assert!(!commit_pending(&lock) && read_commit(&lock).is_none());
+        assert_eq!(
+            std::fs::read_to_string(&lock).unwrap(),
+            "v2 1 1 wx_app network - x\n"
+        );
+        // Without a note, and cut short while being appended: still pending.
+        std::fs::write(&lock, "comm").unwrap();
+        assert!(commit_pending(&lock));
+        assert_eq!(peek_note(&lock), None);
+        // No lock file: nothing pending, nothing created.
+        std::fs::remove_file(&lock).unwrap();
+        assert!(!commit_pending(&lock) && !write_commit(&lock, &["x"]).unwrap());
+        assert!(!lock.exists());
     }
 }

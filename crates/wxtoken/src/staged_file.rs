@@ -20,14 +20,25 @@ pub(crate) struct Staged {
 impl Staged {
     /// Writes `bytes` to a new mode-0600 temporary file beside `dest` and
     /// syncs it.
+    ///
+    /// The file is always new (`O_EXCL`, never through a link): a name another
+    /// user planted first is passed over for the next one.
     pub(crate) fn write(dest: &Path, bytes: &[u8]) -> io::Result<Staged> {
-        let tmp = temp_name(dest);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)?;
+        let mut attempt = 0;
+        let (tmp, mut file) = loop {
+            let tmp = temp_name(dest);
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&tmp)
+            {
+                Ok(f) => break (tmp, f),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        };
         let staged = Staged {
             tmp,
             dest: dest.to_path_buf(),
@@ -44,6 +55,21 @@ impl Staged {
         fs::rename(&self.tmp, &self.dest)?;
         self.committed = true;
         Ok(())
+    }
+
+    /// The temporary file's name in its directory.
+    pub(crate) fn file_name(&self) -> String {
+        self.tmp
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Keeps the temporary file whatever happens next: once a commit record
+    /// names it, only recovery may rename or remove it.
+    pub(crate) fn keep(mut self) -> PathBuf {
+        self.committed = true;
+        std::mem::take(&mut self.tmp)
     }
 }
 
