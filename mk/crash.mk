@@ -2,6 +2,7 @@
 # (tests/crash/run.sh).
 
 .PHONY: test-crash
-test-crash: deps ## refreshes killed by SIGKILL at every write, fsync and rename
-	$(CARGO) build -p wxtoken-cli -p wxtoken-php -p wechat-mock
+test-crash: deps ## herds on an expired cache, and refreshes killed at every write, fsync and rename
+	$(CARGO) build -p wxtoken-cli -p wxtoken-ffi -p wxtoken-php -p wechat-mock
+	@$(MAKE) --no-print-directory ffi-links
 	bash tests/crash/run.sh

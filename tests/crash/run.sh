@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Crashes at every step of a refresh (`make test-crash`): `wxtoken refresh`
-# killed with SIGKILL by strace at each write, fsync and rename it makes,
-# then a storm of random SIGKILLs while legacy-style readers loop. After the
-# next locked access the files must hold the old pair or the new pair, never
-# a mix, and no temporary file may survive.
+# Herds and crashes on the file pair (`make test-crash`): herds of CLI, C
+# and PHP processes on an expired cache, round after round, must never be
+# handed the expired token; `wxtoken refresh` killed with SIGKILL by strace
+# at each write, fsync and rename it makes, then at each rename of both
+# write orders followed by a plain `get` from each front end; then a storm of
+# random SIGKILLs while legacy-style readers loop. After the next locked
+# access the files must hold the old pair or the new pair, never a mix, and
+# no temporary file may survive.
 #
-# Needs strace (make deps) and target/debug/{wxtoken,wechat-mock}.
+# Needs strace (make deps) and target/debug/{wxtoken,libwxtoken.so,
+# libwxtoken_php.so,wechat-mock}.
 
 . "$(dirname "$0")/../lib.sh"
 cd "$WX_TMP" || exit 1
@@ -18,6 +22,21 @@ unset WX_REDIS_URL WX_PASSIVE WX_CA_FILE WX_APPSECRET_FILE WX_REFRESH_MARGIN WX_
 export WX_APPID=wx_test_appid WX_APPSECRET=test_secret_0123456789 WX_API_BASE=$MOCK_URL \
     WX_HTTP_TIMEOUT=60 WX_TOKEN_FILE=$D/token.txt WX_EXPIRY_FILE=$D/expiry.txt
 WX=$WX_TARGET/wxtoken
+bin=$WX_TMP/bin
+mkdir -p "$bin"
+"${CC:-gcc}" -std=c99 -Wall -Wextra -Werror -I"$WX_ROOT/include" "$WX_ROOT/tests/c/api_test.c" \
+    -L"$WX_TARGET" -Wl,-rpath,"$WX_TARGET" -lwxtoken -lpthread -o "$bin/api_dynamic" ||
+    { fail "api_test.c builds"; summary; exit 1; }
+cp "$WX" "$WX_TARGET/libwxtoken_php.so" "$bin/"
+export WXT_BIN=$bin
+# get_with KIND: one plain `get` (no locked access first) from the CLI, C or PHP.
+get_with() {
+    case "$1" in
+        cli) "$WX" get ;;
+        c) "$bin/api_dynamic" get ;;
+        php) php -n -d "extension=$bin/libwxtoken_php.so" -r '$t = getToken(); echo $t === "" ? "EMPTY " . wxtoken_last_error() : $t, "\n";' ;;
+    esac
+}
 
 # valid_at_mock TOKEN: the mock's business API accepts it.
 valid_at_mock() { mock "/cgi-bin/getcallbackip?access_token=$1" | grep -q ip_list; }
@@ -58,6 +77,81 @@ check "a refresh killed at each of its $steps writes, fsyncs and renames: never 
     test "$steps" -gt 5 -a "$mixed" = 0
 check "... a new pair only when whole and accepted by the mock ($bad_new bad)" test "$bad_new" = 0
 check "... and no temporary or staged file after the next locked access ($leftovers times)" test "$leftovers" = 0
+
+# ---------------------------------------------------------------- herds
+# 32 processes (CLI, C and PHP) at once on a cache whose token expired long
+# ago, 50 rounds. The writer renames both files while the others read them:
+# a reader that paired the old token with the new expiry served a dead token.
+ROUNDS=${HERD_ROUNDS:-50}
+expired=0 empty=0 extra_calls=0 split=0
+for r in $(seq 1 "$ROUNDS"); do
+    printf 'EXPIRED_TOKEN_%s' "$r" >"$D/token.txt"
+    echo 1 >"$D/expiry.txt"
+    before=$(mock_stat token_calls)
+    race 32 "$WX_TMP/herd" bash -c 'kinds=(cli c php); exec bash "$1" "${kinds[$(($$ % 3))]}" "$3" "$4"' \
+        _ "$WX_ROOT/tests/racer.sh" "$r" >/dev/null ||
+        { fail "herd round $r: all 32 racers started"; break; }
+    calls=$(($(mock_stat token_calls) - before))
+    [ "$calls" = 1 ] || extra_calls=$((extra_calls + 1))
+    n=$(grep -lx "EXPIRED_TOKEN_$r" "$WX_TMP"/herd/out/* | wc -l)
+    expired=$((expired + n))
+    [ "$n" = 0 ] || echo "  # round $r: $n racers got the expired token" >&2
+    e=$(grep -L '^[A-Za-z0-9_-]\{20,\}$' "$WX_TMP"/herd/out/* | wc -l)
+    empty=$((empty + e))
+    [ "$e" = 0 ] || { echo "  # round $r: $e racers got no token:" >&2; grep -hv '^[A-Za-z0-9_-]\{20,\}$' "$WX_TMP"/herd/out/* | sort | uniq -c | head -3 >&2; }
+    [ "$(sort -u "$WX_TMP"/herd/out/* | wc -l)" = 1 ] || split=$((split + 1))
+done
+check "$ROUNDS herds of 32 (CLI, C, PHP) on an expired cache: no expired token handed out ($expired of $((ROUNDS * 32)))" \
+    test "$expired" = 0
+check "... every racer got a token ($empty without), one token per round ($split rounds split)" \
+    test "$empty" = 0 -a "$split" = 0
+check "... one upstream call per round ($extra_calls rounds with more)" test "$extra_calls" = 0
+
+# ---------------------------------------------------------------- each rename, then a plain get
+# The writer killed at each rename of both write orders: ahead of expiry
+# (`refresh` while the old token works: expiry first) and after it (`get` on
+# an expired cache: token first). The next plain `get`, from the CLI, C or
+# PHP, without a locked access first, must return the new token if the
+# commit record was written (rolled forward), never the old token with the
+# new expiry; without a record, the old pair as it was.
+read -r renames rename_call < <(awk '$NF ~ /^rename/ && $4 >= 2 {print $4, $NF; exit}' "$WX_TMP/counts")
+bad=0 rounds=0 forward=0
+for order in ahead expired; do
+    for k in $(seq 1 "${renames:-0}"); do
+        for kind in cli c php; do
+            "$WX" refresh >/dev/null 2>&1
+            if [ "$order" = ahead ]; then
+                echo $(($(date +%s) + 5000)) >"$D/expiry.txt"
+                what=refresh
+            else
+                echo 1 >"$D/expiry.txt"
+                what=get
+            fi
+            old_t=$(cat "$D/token.txt") old_e=$(cat "$D/expiry.txt")
+            { (strace -f -qq -o /dev/null -e "trace=$rename_call" -e "inject=$rename_call:signal=KILL:when=$k" \
+                "$WX" "$what" >/dev/null 2>&1); } 2>/dev/null
+            # The record is in the lock file (a marker file of its own
+            # before), written before the first rename into place.
+            recorded=no
+            { grep -q '^c' "$D/token.txt.lock" || [ -e "$D/.token.txt.wxtoken-commit" ]; } 2>/dev/null && recorded=yes
+            t=$(get_with "$kind" 2>&1)
+            rounds=$((rounds + 1))
+            if [ "$recorded" = yes ]; then
+                forward=$((forward + 1))
+                if [ "$t" = "$old_t" ] || ! valid_at_mock "$t"; then
+                    bad=$((bad + 1))
+                    echo "  # $order, rename #$k, $kind: got …${t: -12} (old …${old_t: -12}) after a recorded commit" >&2
+                fi
+            elif [ "$t" = "$old_t" ] && [ "$(cat "$D/expiry.txt")" != "$old_e" ]; then
+                bad=$((bad + 1))
+                echo "  # $order, rename #$k, $kind: the old token with a new expiry" >&2
+            fi
+        done
+    done
+done
+check "a writer killed at each rename of both orders ($rounds kills, $forward after the commit record): the next plain get never serves the old token ($bad)" \
+    test "$rounds" -ge 12 -a "$forward" -ge 6 -a "$bad" = 0
+check "... and the commit record is gone after it" bash -c '! grep -q "^c" "$1" 2>/dev/null' _ "$D/token.txt.lock"
 
 # ---------------------------------------------------------------- a storm
 # Legacy-style readers loop on the files meanwhile: never an empty token or
@@ -111,10 +205,23 @@ if mount -t tmpfs -o size=64k tmpfs "$FULL" 2>/dev/null; then
     good=$("$WX" get 2>/dev/null)
     locked_access
     dd if=/dev/zero of="$FULL/filler" bs=1k 2>/dev/null
+    # A refresh that cannot make new files: its fetch retired the old token
+    # (WeChat drops it five minutes later), so the old pair must not stay
+    # behind as valid. The pair is written in place instead.
+    before=$(mock_stat token_calls)
+    fresh=$("$WX" refresh 2>/dev/null)
+    after=$(get_with php 2>&1)
+    check "disk full: a refresh's new token is written in place and read by the next process (not the retired one)" \
+        bash -c '[ -n "$1" ] && [ "$1" != "$2" ] && [ "$3" = "$1" ] && [ "$(cat "$4")" = "$1" ]' _ "$fresh" "$good" "$after" "$FULL/token.txt"
+    check "... with the one upstream call of the refresh ($(($(mock_stat token_calls) - before)))" \
+        test "$(($(mock_stat token_calls) - before))" = 1
+    good=$fresh
     check "disk full: invalidate still drops the token (no new file needed)" \
         bash -c '[ "$("$1" invalidate "$2" 2>&1)" = dropped ] && [ ! -s "$3" ]' _ "$WX" "$good" "$FULL/token.txt"
-    # One PHP process asking repeatedly: one fetch, kept in the process, the
-    # condition logged once, not a fetch per call.
+    # Not even the emptied token file's block left: one PHP process asking
+    # repeatedly makes one fetch, kept in the process, the condition logged
+    # once, not a fetch per call.
+    dd if=/dev/zero of="$FULL/filler2" bs=1k 2>/dev/null
     before=$(mock_stat token_calls)
     out=$(php -n -d "extension=$WX_TARGET/libwxtoken_php.so" -d "error_log=$WX_TMP/full-errors.log" -r '
         $t = [];

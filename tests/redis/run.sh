@@ -61,7 +61,7 @@ racer() {
     local h=$((n % 4)) kinds=(cli c php)
     mkdir -p "$dir/host$h"
     cd "$dir/host$h" && T_TOKEN_FILE=$dir/host$h/token.txt T_EXPIRY_FILE=$dir/host$h/expiry.txt \
-        exec bash "$WX_ROOT/tests/redis/worker.sh" "${kinds[$((n % 3))]}" "$@"
+        exec bash "$WX_ROOT/tests/racer.sh" "${kinds[$((n % 3))]}" "$@"
 }
 rm -rf "$dir/out" "$dir/ready" "$dir/go"
 mkdir -p "$dir/out" "$dir/ready"

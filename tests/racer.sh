@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One racer for tests/redis/run.sh: KIND is cli, c or php. Signals it is
+# One racer for the multi-process suites (tests/redis, tests/crash): KIND is
+# cli, c (tests/c/api_test.c built as $WXT_BIN/api_dynamic) or php. Signals it is
 # ready (a file in READY), waits for the file GO, then asks for the token and
 # prints it. The settings (WX_REDIS_URL, ...) come from the environment.
 kind=$1 go=$2 ready=$3
