@@ -446,3 +446,59 @@ fn a_failure_reaches_the_waiters_while_another_process_takes_the_lock_back() {
     assert_eq!(st.token_calls + st.stable_calls, 1);
     s.mock.reset();
 }
+
+/// Failure notes that must hold nobody back: a wrong secret's (the right
+/// secret is tried at once), one dated an hour ahead (the clock was stepped
+/// back since: it used to block every automatic refresh for good), and a
+/// long outage of HTTP 500s that ended seconds ago (pages recover within
+/// about five seconds, not the minute of a configuration error).
+#[test]
+fn old_wrong_or_future_failure_notes_do_not_hold_back_a_working_refresh() {
+    let s = Setup::new("notes");
+    let lock = s.dir.join("token.txt.lock");
+    let o = s
+        .cmd(&["get"])
+        .env("WX_APPSECRET", "a_wrong_secret")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("a_wrong_secret"));
+    let calls = s.mock.stats().token_calls;
+    let o = s.run(&["get"]);
+    assert!(
+        o.status.success(),
+        "the right secret is held back: {}",
+        stderr(&o)
+    );
+    assert_eq!(s.mock.stats().token_calls, calls + 1);
+
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    for (what, note) in [
+        (
+            "a note an hour ahead",
+            format!(
+                "v2 {} 1 wx_test_appid network - HTTP 500\n",
+                now_us + 3_600_000_000
+            ),
+        ),
+        (
+            "twelve HTTP 500s in a row, the last 6 s ago",
+            format!(
+                "v2 {} 12 wx_test_appid network - HTTP 500\n",
+                now_us - 6_000_000
+            ),
+        ),
+    ] {
+        std::fs::remove_file(s.token_file()).unwrap();
+        std::fs::write(&lock, &note).unwrap();
+        let calls = s.mock.stats().token_calls;
+        let o = s.run(&["get"]);
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        assert_eq!(s.mock.stats().token_calls, calls + 1, "{what}");
+        let again = s.run(&["get"]);
+        assert_eq!(stdout(&again), stdout(&o), "{what}: then a hit");
+    }
+}

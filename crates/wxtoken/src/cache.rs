@@ -533,20 +533,21 @@ impl TokenCache {
     }
 
     /// The failure note read without the lock: the store's, else this
-    /// process's own. A note dated in the future counts as written now.
+    /// process's own. A note dated well in the future counts as long past.
     fn peeked_note(&self) -> Option<FailureNote> {
         self.note_from(blocking_step(|| self.store.peek_note()))
             .map(|(note, _)| note)
     }
 
     /// The note in `text` (the store's), else this process's own, if it is
-    /// this app's; re-dated to now if it is from the future (then `true`).
+    /// this app's; and holding back these credentials; re-dated as long past if it is
+    /// from well in the future (then `true`).
     fn note_from(&self, text: Option<String>) -> Option<(FailureNote, bool)> {
         let mut note = match text {
             Some(text) => FailureNote::decode(&text),
             None => self.last_failure.load_full().map(|n| (*n).clone()),
         }
-        .filter(|n| n.is_for(self.config.appid()))?;
+        .filter(|n| n.is_for(self.config.appid(), &self.source.scope()))?;
         let redated = note.clamp_to_now();
         Some((note, redated))
     }
@@ -574,7 +575,12 @@ impl TokenCache {
             Ok(f) => f,
             Err(e) => {
                 let previous = self.failure_note(held);
-                let note = FailureNote::of(&e, previous.as_ref(), self.config.appid());
+                let note = FailureNote::of(
+                    &e,
+                    previous.as_ref(),
+                    self.config.appid(),
+                    &self.source.scope(),
+                );
                 self.note_failure(held, Some(note));
                 return Err(e);
             }
@@ -601,8 +607,8 @@ impl TokenCache {
     }
 
     /// The last failed refresh: from the store when its lock is held (shared
-    /// by all processes), else this process's own. A note dated in the
-    /// future is re-dated to now (and stored so).
+    /// by all processes), else this process's own. A note dated well in the
+    /// future is re-dated as long past (and stored so).
     fn failure_note(&self, held: Option<&dyn StoreLock>) -> Option<FailureNote> {
         let (note, redated) = self.note_from(held.and_then(|l| l.read_note()))?;
         if let Some(l) = held.filter(|_| redated) {

@@ -162,6 +162,42 @@ impl Config {
     pub fn secret_file(&self) -> Option<&Path> {
         self.secret_file.as_deref()
     }
+
+    /// The secret as it is now: read again from its file, if it came from
+    /// one, so that an operator who corrects the file is heard at the next
+    /// fetch by every long-lived process (a PHP worker, a C server), without
+    /// a restart. Read only when fetching, never on a hit.
+    pub fn current_secret(&self) -> Result<Secret> {
+        match &self.secret_file {
+            Some(path) => {
+                let secret = read_secret_file(path)?;
+                check_secret(&secret, "WX_APPSECRET_FILE")?;
+                Ok(Secret(secret))
+            }
+            None => Ok(self.secret.clone()),
+        }
+    }
+
+    /// A fingerprint of the credentials (app id and current secret) that
+    /// reveals nothing about the secret: the first 64 bits of a SHA-256 over
+    /// both, under a label of its own. A failure that is about the
+    /// credentials (a wrong secret) holds back only callers with the same
+    /// fingerprint; fixed credentials are tried at once. Empty when the
+    /// secret cannot be read.
+    pub fn credential_scope(&self) -> String {
+        let Ok(secret) = self.current_secret() else {
+            return String::new();
+        };
+        let mut input = b"wxtoken credential scope v1\0".to_vec();
+        input.extend_from_slice(self.appid.as_bytes());
+        input.push(0);
+        input.extend_from_slice(secret.expose().as_bytes());
+        let digest = ring::digest::digest(&ring::digest::SHA256, &input);
+        digest.as_ref()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
     /// Whether `http://` to a host other than loopback was allowed.
     pub fn allow_http(&self) -> bool {
         self.allow_http
@@ -428,17 +464,7 @@ impl ConfigBuilder {
                 ))
             }
         };
-        if secret.is_empty() {
-            return Err(Error::Config(format!(
-                "app secret is empty ({secret_name})"
-            )));
-        }
-        if !secret.chars().all(|c| c.is_ascii_graphic()) {
-            // Say what is wrong, never what the value is.
-            return Err(Error::Config(format!(
-                "app secret contains whitespace or non-printable characters ({secret_name})"
-            )));
-        }
+        check_secret(&secret, secret_name)?;
         let token_file = non_empty_path(self.token_file, DEFAULT_TOKEN_FILE, "WX_TOKEN_FILE")?;
         let expiry_file = non_empty_path(self.expiry_file, DEFAULT_EXPIRY_FILE, "WX_EXPIRY_FILE")?;
         if token_file == expiry_file {
@@ -560,6 +586,23 @@ fn flag(value: Option<&Given<bool>>, label: &str, name: &str) -> Result<bool> {
             "{label} must be 1 or 0, got {other:?} ({name})"
         ))),
     })
+}
+
+/// Refuses an empty secret or one with whitespace or non-printable
+/// characters, naming the setting it came from (never the secret).
+fn check_secret(secret: &str, secret_name: &str) -> Result<()> {
+    if secret.is_empty() {
+        return Err(Error::Config(format!(
+            "app secret is empty ({secret_name})"
+        )));
+    }
+    if !secret.chars().all(|c| c.is_ascii_graphic()) {
+        // Say what is wrong, never what the value is.
+        return Err(Error::Config(format!(
+            "app secret contains whitespace or non-printable characters ({secret_name})"
+        )));
+    }
+    Ok(())
 }
 
 /// The secret from the first line of its file; see

@@ -6,18 +6,25 @@
 //! Redis key), which every process takes before refreshing, so it is shared
 //! across processes and hosts. One line:
 //!
-//! `v2 <unix µs> <streak> <appid> <kind> <errcode or -> <message>`
+//! `v3 <unix µs> <streak> <appid> <scope> <kind> <errcode or -> <message>`
 //!
 //! `streak` counts failures in a row; a success clears the note. The appid
 //! says whose failure it was: a note left by other credentials on the same
-//! files (a site fixing its appid) does not hold back the new ones. The
-//! message is an [`Error`]'s text, which never holds the secret. Version 1
-//! notes (without streak and appid) are still read, as everyone's.
+//! files (a site fixing its appid) does not hold back the new ones. The scope
+//! is the source's fingerprint of the credentials (see
+//! `Config::credential_scope`; `-` for none): a configuration error (a wrong
+//! secret) holds back only callers with the same credentials, so a corrected
+//! secret is tried at once. The message is an [`Error`]'s text, which never
+//! holds the secret. Version 1 and 2 notes (without streak and appid, or
+//! without scope) are still read.
 //!
 //! After a failure nobody asks upstream again for a window that doubles with
 //! the streak, 1 s, 2 s, 4 s ... up to 60 s, with a jitter derived from the
 //! note itself (so every process agrees on it). Quota errors (45009, 45011)
-//! always wait WeChat's full minute.
+//! always wait WeChat's full minute. Transient failures (unreachable, HTTP
+//! errors, bad answers, busy) stop doubling at 4 s: upstream calls stay at
+//! one every few seconds for everyone together, and pages recover within
+//! about five seconds of WeChat.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +40,13 @@ pub(crate) const AHEAD_BACKOFF: Duration = Duration::from_secs(10);
 const FIRST_WINDOW: Duration = Duration::from_secs(1);
 /// The longest back-off window.
 pub(crate) const MAX_WINDOW: Duration = Duration::from_secs(60);
+/// The longest back-off window after transient failures (see the module
+/// documentation).
+pub(crate) const TRANSIENT_MAX_WINDOW: Duration = Duration::from_secs(4);
+/// How far in the future a note may be dated and still be taken as it is:
+/// the clocks of hosts sharing a Redis store differ a little. A note further
+/// ahead (a clock stepped back) is taken as long past.
+const FUTURE_TOLERANCE_US: u64 = 5_000_000;
 
 /// A refresh that failed: when, how many times in a row, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +55,8 @@ pub(crate) struct FailureNote {
     streak: u32,
     /// Empty in a version 1 note: then it counts for every app.
     appid: String,
+    /// The credentials' fingerprint; empty when unknown (older notes).
+    scope: String,
     kind: ErrorKind,
     errcode: Option<i64>,
     message: String,
@@ -57,13 +73,19 @@ pub(crate) fn now_us() -> u64 {
 }
 
 impl FailureNote {
-    /// A note for `appid`'s `error`, failed now, following `previous`
-    /// failures in a row.
-    pub(crate) fn of(error: &Error, previous: Option<&FailureNote>, appid: &str) -> Self {
+    /// A note for `appid`'s `error` with credentials of `scope`, failed now,
+    /// following `previous` failures in a row.
+    pub(crate) fn of(
+        error: &Error,
+        previous: Option<&FailureNote>,
+        appid: &str,
+        scope: &str,
+    ) -> Self {
         FailureNote {
             at_us: now_us(),
             streak: previous.map_or(1, |p| p.streak.saturating_add(1)),
             appid: appid.to_string(),
+            scope: scope.to_string(),
             kind: error.kind(),
             errcode: error.errcode(),
             message: error.to_string().replace(['\n', '\r'], " "),
@@ -73,8 +95,13 @@ impl FailureNote {
     /// The line written to the store.
     pub(crate) fn encode(&self) -> String {
         let code = self.errcode.map_or("-".to_string(), |c| c.to_string());
+        let scope = if self.scope.is_empty() {
+            "-"
+        } else {
+            &self.scope
+        };
         format!(
-            "v2 {} {} {} {} {code} {}\n",
+            "v3 {} {} {} {scope} {} {code} {}\n",
             self.at_us,
             self.streak,
             self.appid,
@@ -83,21 +110,32 @@ impl FailureNote {
         )
     }
 
-    /// Reads a line written by [`encode`](Self::encode) (or a version 1
-    /// line); anything else is no note.
+    /// Reads a line written by [`encode`](Self::encode) (or a version 1 or
+    /// 2 line); anything else is no note.
     pub(crate) fn decode(text: &str) -> Option<Self> {
-        let mut parts = text.trim_end().splitn(7, ' ');
+        let mut parts = text.trim_end().splitn(8, ' ');
         let version = parts.next()?;
         let at_us = parts.next()?.parse().ok()?;
-        let (streak, appid) = match version {
-            "v1" => (1, String::new()),
-            "v2" => (parts.next()?.parse().ok()?, parts.next()?.to_string()),
+        let (streak, appid, scope) = match version {
+            "v1" => (1, String::new(), String::new()),
+            "v2" => (
+                parts.next()?.parse().ok()?,
+                parts.next()?.to_string(),
+                String::new(),
+            ),
+            "v3" => (
+                parts.next()?.parse().ok()?,
+                parts.next()?.to_string(),
+                match parts.next()? {
+                    "-" => String::new(),
+                    s => s.to_string(),
+                },
+            ),
             _ => return None,
         };
         let rest: Vec<&str> = parts.collect();
-        let (kind, code, message) = match (version, rest.as_slice()) {
-            ("v1", [kind, code, message @ ..]) => (*kind, *code, message.join(" ")),
-            ("v2", [kind, code, message @ ..]) => (*kind, *code, message.join(" ")),
+        let (kind, code, message) = match rest.as_slice() {
+            [kind, code, message @ ..] => (*kind, *code, message.join(" ")),
             _ => return None,
         };
         let kind = ErrorKind::from_name(kind)?;
@@ -109,27 +147,34 @@ impl FailureNote {
             at_us,
             streak,
             appid,
+            scope,
             kind,
             errcode,
             message,
         })
     }
 
-    /// A note dated in the future (the clock was stepped back since) counts
-    /// as written now; otherwise its window would last until the clock caught
-    /// up. Returns whether it was re-dated, so the holder can store it again.
+    /// A note dated further in the future than clocks differ (the clock was
+    /// stepped back since) counts as long past: otherwise its window would
+    /// last until the clock caught up, and re-dating it to "now" at each read
+    /// would restart the window at every read, for good. Returns whether it
+    /// was re-dated, so the holder can store it again.
     pub(crate) fn clamp_to_now(&mut self) -> bool {
-        let now = now_us();
-        if self.at_us > now {
-            self.at_us = now;
+        if self.at_us > now_us().saturating_add(FUTURE_TOLERANCE_US) {
+            self.at_us = 0;
             return true;
         }
         false
     }
 
-    /// Whether it is `appid`'s failure (a version 1 note is everyone's).
-    pub(crate) fn is_for(&self, appid: &str) -> bool {
-        self.appid.is_empty() || self.appid == appid
+    /// Whether it holds back a caller for `appid` with credentials of
+    /// `scope`: it must be that app's (a version 1 note is everyone's), and a
+    /// configuration error only the same credentials'.
+    pub(crate) fn is_for(&self, appid: &str, scope: &str) -> bool {
+        let app = self.appid.is_empty() || self.appid == appid;
+        let credentials =
+            self.kind != ErrorKind::Config || self.scope.is_empty() || self.scope == scope;
+        app && credentials
     }
 
     /// Whether it failed after `since_us`.
@@ -150,12 +195,21 @@ impl FailureNote {
         if self.errcode.is_some_and(|c| QUOTA_ERRCODES.contains(&c)) {
             return QUOTA_BACKOFF;
         }
+        let cap = if self.transient() {
+            TRANSIENT_MAX_WINDOW
+        } else {
+            MAX_WINDOW
+        };
         let doublings = self.streak.saturating_sub(1).min(16);
-        let base = FIRST_WINDOW
-            .saturating_mul(1u32 << doublings)
-            .min(MAX_WINDOW);
+        let base = FIRST_WINDOW.saturating_mul(1u32 << doublings).min(cap);
         let jitter_permille = (self.at_us % 251) as u32; // 0..=250
         (base + base * jitter_permille / 1000).min(MAX_WINDOW + MAX_WINDOW / 4)
+    }
+
+    /// A failure that says nothing about the credentials or the quota:
+    /// WeChat unreachable, an HTTP error, a bad answer, or busy (-1).
+    fn transient(&self) -> bool {
+        self.kind == ErrorKind::Network || self.errcode == Some(-1)
     }
 
     /// Still inside its back-off window.
@@ -184,9 +238,11 @@ mod tests {
             errcode: 45009,
             errmsg: "reach max api daily quota limit".into(),
         };
-        let note = FailureNote::of(&e, None, "wx1");
+        let note = FailureNote::of(&e, None, "wx1", "0123abcd");
         assert_eq!(FailureNote::decode(&note.encode()), Some(note.clone()));
-        assert!(note.is_for("wx1") && !note.is_for("wx2"));
+        assert!(note.is_for("wx1", "0123abcd") && !note.is_for("wx2", "0123abcd"));
+        // Not about the credentials: it holds back other credentials too.
+        assert!(note.is_for("wx1", "ffff0000"));
         assert!(note.backing_off() && note.window() == QUOTA_BACKOFF);
         let again = note.to_error();
         assert_eq!(
@@ -197,12 +253,16 @@ mod tests {
         // Version 1 notes from an older build still count.
         let v1 = FailureNote::decode("v1 5 network - timed out").unwrap();
         assert_eq!((v1.streak, v1.message.as_str()), (1, "timed out"));
-        assert!(v1.is_for("any"));
+        assert!(v1.is_for("any", "any"));
+        let v2 = FailureNote::decode("v2 5 3 wx1 config 40125 invalid appsecret").unwrap();
+        assert_eq!((v2.streak, v2.errcode), (3, Some(40125)));
+        assert!(v2.is_for("wx1", "any") && !v2.is_for("wx2", "any"));
         for junk in [
             "",
             "v3 1 1 network - x",
             "v1 x network - m",
             "v2 1 x wx network - m",
+            "v3 1 1 wx",
             "v2 1 1 wx nonsense - m",
             "v1 1 nonsense - m",
             "\u{0}",
@@ -212,8 +272,47 @@ mod tests {
     }
 
     #[test]
+    fn a_configuration_error_holds_back_only_the_same_credentials() {
+        let wrong = Error::WeChat {
+            errcode: 40125,
+            errmsg: String::new(),
+        };
+        let note =
+            FailureNote::decode(&FailureNote::of(&wrong, None, "wx1", "aaaa").encode()).unwrap();
+        assert!(note.is_for("wx1", "aaaa"));
+        assert!(
+            !note.is_for("wx1", "bbbb"),
+            "a corrected secret is tried at once"
+        );
+    }
+
+    #[test]
+    fn transient_failures_back_off_a_few_seconds_at_most() {
+        let http = Error::HttpStatus {
+            status: 500,
+            host: "h".into(),
+        };
+        let busy = Error::WeChat {
+            errcode: -1,
+            errmsg: String::new(),
+        };
+        for e in [http, busy] {
+            let mut note = FailureNote::of(&e, None, "wx1", "");
+            note.streak = 30;
+            let w = note.window();
+            assert!(
+                w >= TRANSIENT_MAX_WINDOW && w <= TRANSIENT_MAX_WINDOW + TRANSIENT_MAX_WINDOW / 4,
+                "{e}: {w:?}"
+            );
+        }
+        let mut config = FailureNote::of(&Error::Config("x".into()), None, "wx1", "");
+        config.streak = 30;
+        assert!(config.window() >= MAX_WINDOW);
+    }
+
+    #[test]
     fn the_window_doubles_with_the_streak_up_to_a_minute() {
-        let mut note = FailureNote::of(&Error::Passive, None, "wx1");
+        let mut note = FailureNote::of(&Error::Passive, None, "wx1", "");
         let mut last = Duration::ZERO;
         for streak in 1..=12 {
             note.streak = streak;
@@ -223,17 +322,25 @@ mod tests {
             assert!(w >= base && w <= base + base / 4, "streak {streak}: {w:?}");
             last = w;
         }
-        let next = FailureNote::of(&Error::Passive, Some(&note), "wx1");
+        let next = FailureNote::of(&Error::Passive, Some(&note), "wx1", "");
         assert_eq!(next.streak, 13);
     }
 
     #[test]
-    fn a_note_from_the_future_counts_as_now() {
-        let mut note = FailureNote::of(&Error::Passive, None, "wx1");
+    fn a_note_from_the_future_counts_as_long_past() {
+        let mut note = FailureNote::of(&Error::Passive, None, "wx1", "");
         note.at_us += 3_600_000_000; // the clock was stepped back an hour
+        assert!(
+            note.backing_off(),
+            "as dated, it would hold back for an hour"
+        );
         assert!(note.clamp_to_now());
-        assert!(note.within(Duration::from_secs(2)));
+        assert!(!note.backing_off() && !note.since(1));
         assert!(!note.clamp_to_now());
+        // Another host's clock a second ahead: taken as it is.
+        let mut skewed = FailureNote::of(&Error::Passive, None, "wx1", "");
+        skewed.at_us += 1_000_000;
+        assert!(!skewed.clamp_to_now() && skewed.backing_off());
     }
 }
 
@@ -246,10 +353,10 @@ mod properties {
     proptest! {
         #[test]
         fn notes_round_trip(at_us in any::<u64>(), streak in 1u32.., code in proptest::option::of(any::<i64>()),
-                            appid in "[!-~]{1,32}", kind in 0usize..5, message in "[^\r\n]{0,200}") {
+                            appid in "[!-~]{1,32}", scope in "[0-9a-f]{0,16}", kind in 0usize..5, message in "[^\r\n]{0,200}") {
             let kinds = [ErrorKind::Config, ErrorKind::WeChat, ErrorKind::Network, ErrorKind::Store, ErrorKind::Passive];
             let message = message.trim_end().to_string();
-            let note = FailureNote { at_us, streak, appid, kind: kinds[kind], errcode: code, message };
+            let note = FailureNote { at_us, streak, appid, scope, kind: kinds[kind], errcode: code, message };
             prop_assert_eq!(FailureNote::decode(&note.encode()), Some(note));
         }
 
@@ -260,7 +367,7 @@ mod properties {
 
         #[test]
         fn windows_are_bounded(at_us in any::<u64>(), streak in any::<u32>()) {
-            let note = FailureNote { at_us, streak, appid: String::new(), kind: ErrorKind::Network, errcode: None, message: String::new() };
+            let note = FailureNote { at_us, streak, appid: String::new(), scope: String::new(), kind: ErrorKind::Network, errcode: None, message: String::new() };
             prop_assert!(note.window() <= MAX_WINDOW + MAX_WINDOW / 4);
         }
     }

@@ -74,6 +74,14 @@ pub trait TokenSource: Send + Sync + std::fmt::Debug {
     /// when the caller has already waited (see `TokenCache::get_token`). The
     /// cache cuts a source that overruns it.
     fn fetch(&self, force: bool, budget: Duration) -> BoxFuture<'_, Result<Fetched>>;
+
+    /// A fingerprint of the credentials this source fetches with, which must
+    /// reveal nothing about them. A failure caused by the credentials (a wrong
+    /// secret) backs off only callers of the same scope, so that corrected
+    /// credentials are tried at once. Defaults to one scope for all.
+    fn scope(&self) -> String {
+        String::new()
+    }
 }
 
 /// Fetches tokens from the WeChat API for one configuration.
@@ -92,6 +100,10 @@ impl std::fmt::Debug for Fetcher {
 impl TokenSource for Fetcher {
     fn fetch(&self, force: bool, budget: Duration) -> BoxFuture<'_, Result<Fetched>> {
         Box::pin(self.fetch_async(force, budget))
+    }
+
+    fn scope(&self) -> String {
+        self.config.credential_scope()
     }
 }
 
@@ -113,6 +125,9 @@ impl Fetcher {
         let timeout = budget.min(self.config.http_timeout());
         let deadline = Instant::now() + timeout;
         let client = self.client()?;
+        // Read again for each fetch: a corrected secret file is used at once.
+        let secret = self.config.current_secret()?;
+        let secret = secret.expose();
         let bases = self.config.api_base();
         let mut backoff = FIRST_BACKOFF;
         let mut last_err = None;
@@ -134,7 +149,7 @@ impl Fetcher {
                 // each keep theirs.
                 let share = left / (bases.len() - i) as u32;
                 let budget = if i + 1 == bases.len() { left } else { share };
-                match self.fetch_once(&client, base, force, budget).await {
+                match self.fetch_once(&client, base, secret, force, budget).await {
                     Ok(f) => return Ok(f),
                     Err(Failure::Unreachable(e)) => last_err = Some(e),
                     Err(Failure::Busy(e)) => {
@@ -213,11 +228,11 @@ impl Fetcher {
         &self,
         client: &Client,
         base: &str,
+        secret: &str,
         force: bool,
         budget: Duration,
     ) -> Result<Fetched, Failure> {
         let host = host_of(base);
-        let secret = self.config.secret().expose();
         let request = match self.config.mode() {
             Mode::Token => {
                 let mut url = reqwest::Url::parse(&format!("{base}/cgi-bin/token"))
@@ -251,7 +266,7 @@ impl Fetcher {
                 .timeout(budget)
                 .send()
                 .await
-                .map_err(|e| self.classify(e, &host, started))?;
+                .map_err(|e| Self::classify(e, &host, secret, started))?;
             let status = response.status();
             if !status.is_success() {
                 return Err(Failure::Final(Error::HttpStatus {
@@ -306,9 +321,9 @@ impl Fetcher {
     }
 
     /// Sorts a reqwest error, dropping its URL (it holds the secret).
-    fn classify(&self, e: reqwest::Error, host: &str, started: Instant) -> Failure {
+    fn classify(e: reqwest::Error, host: &str, secret: &str, started: Instant) -> Failure {
         let e = e.without_url();
-        let reason = scrub(&chain(&e), self.config.secret().expose());
+        let reason = scrub(&chain(&e), secret);
         if e.is_timeout() {
             let timeout = Error::Timeout {
                 host: host.to_string(),

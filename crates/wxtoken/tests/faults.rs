@@ -169,3 +169,33 @@ fn a_black_holed_first_base_leaves_time_for_the_second() {
     assert_eq!(w.token_calls(), 1);
     drop(fillers);
 }
+
+/// A wrong secret's back-off holds back only that secret: a long-lived
+/// process whose secret file is corrected fetches at once with the new one,
+/// and so does another cache with the right secret.
+#[test]
+fn a_corrected_secret_file_is_read_again_and_not_held_back() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let secret_file = w.dir.path("secret");
+    std::fs::write(&secret_file, "wrong_secret_first\n").unwrap();
+    std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cache = w.cache_with(w.builder().secret_file(&secret_file));
+    let e = cache.get_token().expect_err("the wrong secret fails");
+    assert_eq!((e.kind(), e.errcode()), (ErrorKind::Config, Some(40125)));
+    // Another process with the right secret, inside the wrong one's back-off.
+    let calls = w.token_calls();
+    let right = w.cache();
+    right
+        .get_token()
+        .expect("the right secret is not held back");
+    assert_eq!(w.token_calls(), calls + 1);
+    right.invalidate(&right.get_token().unwrap()).unwrap();
+    // The same long-lived cache, its file corrected: read again, fetched.
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let calls = w.token_calls();
+    cache
+        .get_token()
+        .expect("the corrected file is read again, not held back");
+    assert_eq!(w.token_calls(), calls + 1);
+}
