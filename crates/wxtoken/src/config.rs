@@ -32,6 +32,8 @@ pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_TOKEN_LIFETIME: u64 = 7200;
 /// Longest HTTP timeout accepted: beyond this a PHP request is long dead.
 const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(300);
+/// The longest app id accepted; WeChat's are 18 characters.
+const MAX_APPID_LEN: usize = 64;
 /// A secret file holds one short line; anything longer is not one.
 const MAX_SECRET_FILE: u64 = 4096;
 
@@ -450,10 +452,19 @@ impl ConfigBuilder {
         if appid.is_empty() {
             return Err(Error::Config("app id is empty (WX_APPID)".into()));
         }
-        if !appid.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(Error::Config(
-                "app id contains whitespace or non-printable characters (WX_APPID)".into(),
-            ));
+        // What WeChat issues (wx + 16 hex digits; WeCom corp ids ww…),
+        // with room to spare, and nothing that could break out of a Redis key's
+        // hash slot (`{`, `}`), a glob (`*`) or a log line. Never echoed: it
+        // may be anything, of any size.
+        if appid.len() > MAX_APPID_LEN
+            || !appid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(Error::Config(format!(
+                "app id must be 1 to {MAX_APPID_LEN} letters, digits, '_' or '-', as WeChat \
+                 issues them (wx… for apps, ww… for WeCom corps) (WX_APPID)"
+            )));
         }
         let (secret, secret_name) = match (self.secret, &self.secret_file) {
             (Some(s), _) => (s, "WX_APPSECRET"),
@@ -735,6 +746,13 @@ mod tests {
         let cases: Vec<(ConfigBuilder, &str)> = vec![
             (Config::builder().secret("x"), "WX_APPID"),
             (Config::builder().appid("").secret("x"), "WX_APPID"),
+            (Config::builder().appid("}{").secret("x"), "WX_APPID"),
+            (Config::builder().appid("wx*").secret("x"), "WX_APPID"),
+            (Config::builder().appid("wx 1").secret("x"), "WX_APPID"),
+            (
+                Config::builder().appid("w".repeat(10_000_000)).secret("x"),
+                "WX_APPID",
+            ),
             (Config::builder().appid("wx1"), "WX_APPSECRET"),
             (base().refresh_margin(7200), "WX_REFRESH_MARGIN"),
             (base().api_base("ftp://x"), "WX_API_BASE"),
@@ -744,6 +762,7 @@ mod tests {
         for (b, name) in cases {
             let e = b.build().unwrap_err().to_string();
             assert!(e.contains(name), "{e} should name {name}");
+            assert!(e.len() < 400, "a bad value is never echoed whole");
         }
         for (name, value) in [
             ("WX_REFRESH_MARGIN", "soon"),

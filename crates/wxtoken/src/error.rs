@@ -150,6 +150,28 @@ pub const QUOTA_ERRCODES: &[i64] = &[45009, 45011];
 /// WeChat errcodes from a business API that mean the token itself is invalid.
 pub const INVALID_TOKEN_ERRCODES: &[i64] = &[40001, 40014, 42001];
 
+/// This crate's description of a WeChat `errcode`, shown instead of the
+/// upstream's `errmsg` (see `fetch::parse_answer`).
+pub(crate) fn describe_errcode(errcode: i64) -> &'static str {
+    match errcode {
+        -1 => "system busy",
+        40001 => "invalid credential",
+        40002 => "invalid grant_type",
+        40013 => "invalid appid",
+        40014 => "invalid access_token",
+        40125 => "invalid appsecret",
+        40164 => "invalid ip, not in whitelist",
+        40243 => "AppSecret is frozen",
+        41002 => "appid missing",
+        41004 => "appsecret missing",
+        42001 => "access_token expired",
+        45009 => "reach max api daily quota limit",
+        45011 => "api minute-quota reach limit",
+        61004 => "access clientip is not registered",
+        _ => "see WeChat's global error codes",
+    }
+}
+
 fn hint(errcode: i64) -> &'static str {
     match errcode {
         -1 => " (WeChat busy; retried with backoff)",

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `{prefix}:{appid}:access_token` | the token | until it expires |
 //! | `{prefix}:{appid}:access_token:expires_at` | Unix seconds, decimal | the same |
+//! | `{prefix}:{appid}:access_token:fetched_at` | Unix seconds of the fetch, decimal | the same |
 //! | `{prefix}:{appid}:access_token:lock` | a random owner id, while a refresh runs | HTTP timeout + 2 s |
 //! | `{prefix}:{appid}:access_token:failure` | the note of the last failed refresh | 2 minutes |
 //!
@@ -14,6 +15,14 @@
 //! `SET NX PX` and a random owner, re-reads, fetches, writes both keys in
 //! one `MULTI`, and releases the lock by compare-and-delete; a crashed holder's
 //! lock expires on its own. Invalidation is a compare-and-delete of the pair.
+//! The fetch time bounds the refresh margin to half the token's lifetime, as
+//! the token file's age does for the files: without it a token that lives
+//! less than the margin was refetched on every call.
+//!
+//! The first lock taken in a process first runs one harmless script and one
+//! `MULTI`: an ACL user who may not run them gets a configuration error
+//! naming the command, before any lock is taken or token fetched (a lock it
+//! could not release would otherwise hold everyone back until it expired).
 //!
 //! A hit makes no round trip: each process keeps what it last read and looks
 //! again only after [`RECHECK_INTERVAL`] (about a second), or when the cache
@@ -47,13 +56,14 @@ const MAX_REDIS_TIMEOUT: Duration = Duration::from_secs(3);
 const NOTE_TTL_SECS: u64 = 120;
 
 const RELEASE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"#;
-const INVALIDATE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1], KEYS[2]) else return 0 end"#;
+const INVALIDATE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) else return 0 end"#;
 
 /// The key names for one app's token.
 #[derive(Debug, Clone)]
 struct Keys {
     token: String,
     expires_at: String,
+    fetched_at: String,
     lock: String,
     failure: String,
 }
@@ -63,6 +73,7 @@ impl Keys {
         let base = format!("{prefix}:{{{appid}}}:access_token");
         Keys {
             expires_at: format!("{base}:expires_at"),
+            fetched_at: format!("{base}:fetched_at"),
             lock: format!("{base}:lock"),
             failure: format!("{base}:failure"),
             token: base,
@@ -180,6 +191,8 @@ pub(crate) struct RedisStore {
     /// What this process last read, and when. An `arc-swap` cell: a hit
     /// takes no lock, so none can be inherited held across a fork.
     memo: ArcSwapOption<(Cached, Instant)>,
+    /// The user was seen to be allowed the commands a refresh needs.
+    permitted: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -213,7 +226,39 @@ impl RedisStore {
             keys: Keys::new(config.redis_prefix(), config.appid()),
             lock_ttl: config.http_timeout() + Duration::from_secs(2),
             memo: ArcSwapOption::empty(),
+            permitted: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Once per store: the user may run what the lock's release and the
+    /// write need (a script, `MULTI`); a configuration error naming the
+    /// command if not.
+    fn check_permissions(&self) -> Result<()> {
+        if self.permitted.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.conn
+            .with("check permissions on", |c| {
+                redis::Script::new("return 1").invoke::<i64>(c)?;
+                // Plain commands, not an atomic pipeline: redis-rs 1.8
+                // panics on a pipeline whose MULTI itself is refused.
+                redis::cmd("MULTI").query::<()>(c)?;
+                redis::cmd("PING").query::<()>(c)?;
+                redis::cmd("EXEC").query::<redis::Value>(c).map(drop)
+            })
+            .map_err(|e| match e {
+                Error::Redis { reason, server, .. } if reason.to_uppercase().contains("NOPERM") => {
+                    Error::Config(format!(
+                        "the Redis user at {server} may not run a command the cache needs \
+                         (EVALSHA, SCRIPT LOAD, MULTI, EXEC, GET, SET, MGET, DEL): {reason} \
+                         (WX_REDIS_URL)"
+                    ))
+                }
+                e => e,
+            })?;
+        self.permitted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     fn remember(&self, cached: Option<Cached>) {
@@ -222,14 +267,19 @@ impl RedisStore {
     }
 
     fn read(&self) -> Result<Option<Cached>> {
-        let keys = [&self.keys.token, &self.keys.expires_at];
-        let (token, expiry): (Option<Vec<u8>>, Option<Vec<u8>>) = self
+        let keys = [
+            &self.keys.token,
+            &self.keys.expires_at,
+            &self.keys.fetched_at,
+        ];
+        type Three = (Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>);
+        let (token, expiry, fetched): Three = self
             .conn
             .with("read from", |c| redis::cmd("MGET").arg(&keys).query(c))?;
         let cached = token.and_then(|t| parse_token(&t)).map(|token| Cached {
             token,
             expires_at: expiry.as_deref().map_or(0, parse_expiry),
-            written_at: None,
+            written_at: fetched.as_deref().map(parse_expiry).filter(|&t| t > 0),
         });
         self.remember(cached.clone());
         Ok(cached)
@@ -271,6 +321,7 @@ impl TokenStore for RedisStore {
     }
 
     fn try_lock(&self) -> Result<LockOutcome> {
+        self.check_permissions()?;
         let owner = random_owner();
         let ms = self.lock_ttl.as_millis() as u64;
         let set: Option<String> = self.conn.with("lock", |c| {
@@ -310,6 +361,12 @@ impl TokenStore for RedisStore {
                 .arg("PXAT")
                 .arg(at_ms)
                 .ignore()
+                .cmd("SET")
+                .arg(&self.keys.fetched_at)
+                .arg(cached.written_at.unwrap_or_else(unix_now).to_string())
+                .arg("PXAT")
+                .arg(at_ms)
+                .ignore()
                 .query::<()>(c)
         })?;
         self.remember(Some(cached.clone()));
@@ -321,6 +378,7 @@ impl TokenStore for RedisStore {
             redis::Script::new(INVALIDATE)
                 .key(&self.keys.token)
                 .key(&self.keys.expires_at)
+                .key(&self.keys.fetched_at)
                 .arg(failed)
                 .invoke(c)
         })?;

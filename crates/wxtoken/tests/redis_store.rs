@@ -221,3 +221,54 @@ fn acl_user_password_and_a_database_other_than_zero() {
     assert!(!e.to_string().contains("wrong-pass-7"), "{e}");
     assert_eq!(w.token_calls(), 1);
 }
+
+/// The margin is capped at half a token's lifetime on Redis too (the fetch
+/// time is kept beside the token): a 40 s token with the default 300 s
+/// margin is a hit for its first half, not refetched on every call.
+#[test]
+fn a_token_shorter_than_the_margin_is_not_refetched_on_every_call() {
+    let w = World::new();
+    let r = RedisServer::start();
+    w.mock.set_expires_in(40);
+    let cache = host(&w, &r.url());
+    let first = cache.get_token().unwrap();
+    for _ in 0..20 {
+        assert_eq!(cache.get_token().unwrap(), first);
+    }
+    // Another host reads the same key, the same fetch time, the same rule.
+    assert_eq!(host(&w, &r.url()).get_token().unwrap(), first);
+    assert_eq!(w.token_calls(), 1);
+    let mut c = r.client();
+    let fetched: String = c.get(format!("{TOKEN_KEY}:fetched_at")).unwrap();
+    assert!(fetched.parse::<u64>().unwrap() >= w.now() - 5, "{fetched}");
+}
+
+/// An ACL user without the script or `MULTI` commands: a configuration
+/// error naming the command at the first refresh, no upstream call, and no
+/// lock left behind for everyone else to wait out.
+#[test]
+fn an_acl_user_without_scripts_or_multi_is_told_at_once() {
+    let w = World::new();
+    let r = RedisServer::start_with(
+        "user default on nopass ~* &* +@all\n\
+         user noscript on >pass-1 ~* &* +@all -evalsha -eval -script\n\
+         user nomulti on >pass-2 ~* &* +@all -multi\n",
+    );
+    for (user, pass, command) in [
+        ("noscript", "pass-1", "eval"),
+        ("nomulti", "pass-2", "multi"),
+    ] {
+        let url = format!("redis://{user}:{pass}@127.0.0.1:{}", r.port);
+        let e = host(&w, &url).get_token().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{user}: {e}");
+        let text = e.to_string().to_lowercase();
+        assert!(
+            text.contains(command) && text.contains("wx_redis_url") && !text.contains(pass),
+            "{user}: {e}"
+        );
+        let mut c = r.client();
+        let lock: Option<String> = c.get(format!("{TOKEN_KEY}:lock")).unwrap();
+        assert_eq!(lock, None, "{user}: no lock left behind");
+    }
+    assert_eq!(w.token_calls(), 0);
+}
