@@ -480,3 +480,20 @@ fn read_small(path: &Path) -> Result<Option<(Watched, Vec<u8>)>> {
     };
     Ok(Some((watched, buf)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_directory_is_busy_for_a_moment_then_the_lock_is_taken() {
+        let d = tempfile::tempdir().unwrap();
+        let site = d.path().join("site");
+        let store = FileStore::new(site.join("token.txt"), site.join("expiry.txt"));
+        // Gone (moved aside by a deploy): busy, not "no lock here".
+        assert!(matches!(store.try_lock().unwrap(), LockOutcome::Busy));
+        assert!(matches!(store.try_lock().unwrap(), LockOutcome::Busy));
+        fs::create_dir(&site).unwrap();
+        assert!(matches!(store.try_lock().unwrap(), LockOutcome::Held(_)));
+    }
+}

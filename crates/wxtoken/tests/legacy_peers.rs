@@ -143,3 +143,33 @@ fn a_cache_directory_replaced_by_a_deploy_is_noticed_within_a_second() {
     assert_eq!(cache.get_token().unwrap(), "AFTER_DEPLOY");
     assert_eq!(w.token_calls(), 0);
 }
+
+/// `mv dir dir.old; mkdir dir` while a process needs a refresh: in the gap
+/// the directory is missing, and the process used to fetch without the lock
+/// (keeping its token in memory) while the next process fetched again in
+/// the new directory. It now waits for the directory like a busy lock.
+#[test]
+fn a_refresh_in_the_gap_of_a_directory_swap_waits_for_the_new_directory() {
+    let w = World::new();
+    let site = w.dir.path("site");
+    std::fs::create_dir(&site).unwrap();
+    let files = |b: wxtoken::ConfigBuilder| {
+        b.token_file(site.join("token.txt"))
+            .expiry_file(site.join("expiry.txt"))
+    };
+    w.cache_with(files(w.builder())).get_token().unwrap();
+    assert_eq!(w.token_calls(), 1);
+    std::fs::rename(&site, w.dir.path("site.old")).unwrap();
+    // A process that starts in the gap, then the new directory appears.
+    let in_gap = w.cache_with(files(w.builder()));
+    let t = std::thread::spawn(move || in_gap.get_token());
+    std::fs::create_dir(&site).unwrap();
+    let token = t.join().unwrap().unwrap();
+    // The next process reads what the first one stored in the new directory.
+    assert_eq!(w.cache_with(files(w.builder())).get_token().unwrap(), token);
+    assert_eq!(
+        w.token_calls(),
+        2,
+        "one fetch for the new directory, not two"
+    );
+}
