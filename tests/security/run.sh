@@ -118,6 +118,28 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
     as 65534 env HOME=/ timeout 120 "$bin/wxtoken" --token-file "$shared/token.txt" \
         --expiry-file "$shared/expiry.txt" get >"$WX_TMP/out" 2>&1
     check "... while its owner reads it as before" grep -qx ATTACKER_TOKEN "$WX_TMP/out"
+
+    # User A plants what earlier versions used as fixed staging names and
+    # commit marker (files, a FIFO) beside B's
+    # cache, and guesses at temporary names. B's refreshes, invalidations
+    # and gets go on, and nothing of A's is renamed in, truncated or waited on.
+    cache=$shared/b-cache
+    mkdir -p "$cache" && chmod 1777 "$cache"
+    as 65533 bash -c 'printf "B_PRECIOUS\n" >"$1/b-notes"; chmod 644 "$1/b-notes"' _ "$cache"
+    as 65534 bash -c 'umask 022; cd "$1" && printf PLANTED >.token.txt.wxtoken-new &&
+        printf 1 >.expiry.txt.wxtoken-new && mkfifo .token.txt.wxtoken-commit &&
+        for i in 0 1 2 3; do printf PLANTED >".token.txt.$$.$i.0.tmp"; done' _ "$cache"
+    ok=0
+    for step in get refresh "invalidate NOT_IT" refresh get; do
+        # shellcheck disable=SC2086
+        as 65533 env HOME=/ timeout 120 "$bin/wxtoken" --token-file "$cache/token.txt" \
+            --expiry-file "$cache/expiry.txt" $step >"$WX_TMP/out" 2>&1 && ok=$((ok + 1))
+    done
+    check "files planted at the old staging and marker names stop no refresh, invalidate or get ($ok of 5)" \
+        test "$ok" = 5
+    check "... the token B gets is the mock's, never the planted one" \
+        bash -c '! grep -q PLANTED "$1" && ! grep -q PLANTED "$2/token.txt"' _ "$WX_TMP/out" "$cache"
+    check "... and B's other file is untouched" test "$(cat "$cache/b-notes")" = B_PRECIOUS
 else
     echo "# not run: the two-user cases need root and setpriv"
 fi
