@@ -55,6 +55,8 @@ install-c-files: ## install already-built C files from FFI_LIB_DIR (DESTDIR-awar
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(FFI_VERSION)|g' \
 	    crates/wxtoken-ffi/wxtoken.pc.in >"$(DESTDIR)$(LIBDIR)/pkgconfig/wxtoken.pc"
 	chmod 644 "$(DESTDIR)$(LIBDIR)/pkgconfig/wxtoken.pc"
+	@# The loader's cache, for programs linked without pkg-config's rpath.
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 # For `make demo`: the C example on the files and mock the caller's
 # environment names (WX_API_BASE, WX_APPID, WX_APPSECRET, WX_TOKEN_FILE,

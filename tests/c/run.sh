@@ -297,6 +297,16 @@ check "the example links statically with pkg-config --static" \
              "$3/opt/wx/lib/libwxtoken.a" $(pkg-config --static --libs-only-l wxtoken | sed "s/-lwxtoken//") -o "$2"' \
     _ "$CC" "$bin/get_token_static" "$stage" "$WX_ROOT/examples/get_token.c"
 
+# The README's own steps, as written: install under a PREFIX, build with
+# the pkg-config line, run with nothing in LD_LIBRARY_PATH.
+prefix=$WX_TMP/prefix
+check "installed as the README says, the example builds with its pkg-config line and starts without LD_LIBRARY_PATH" \
+    bash -c 'make -s -C "$1" install-c-files FFI_LIB_DIR="$2" PREFIX="$3" >/dev/null &&
+             cc "$4" $(PKG_CONFIG_PATH="$3/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR= pkg-config --cflags --libs wxtoken) -o "$5" &&
+             env -u LD_LIBRARY_PATH WX_TOKEN_FILE=$T_TOKEN_FILE WX_EXPIRY_FILE=$T_EXPIRY_FILE "$5" >"$6" &&
+             [ "$(cat "$6")" = "$(cat "$T_TOKEN_FILE")" ]' \
+    _ "$WX_ROOT" "$WX_TARGET" "$prefix" "$WX_ROOT/examples/get_token.c" "$bin/get_token_readme" "$WX_TMP/readme.out"
+
 # ---------------------------------------------------------------- secrets
 check "no output of any C test contains a secret ($(wc -l <"$LOG") lines searched)" \
     bash -c '! grep -q -e "$2" -e "$3" "$1"' _ "$LOG" "$SECRET" "$WRONG_SECRET"
