@@ -174,4 +174,7 @@ check "pool settings before php_admin_value[extension]: they work (${out:0:12}..
     test -n "$out" -a "${out:0:5}" != EMPTY
 stack_stop late2
 
+# ================================================================ open_basedir and admin values
+. "$WX_ROOT/tests/fpm/confinement.sh"
+
 summary
