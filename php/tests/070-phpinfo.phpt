@@ -29,7 +29,7 @@ wxtoken
 
 wxtoken support => enabled
 version => %d.%d.%d
-settings precedence => constants > wxtoken.* ini > WX_* environment > defaults
+settings precedence => php_admin_value > constants > wxtoken.* ini > WX_* environment > defaults
 caches in this process => 0
 
 setting => effective value => from

@@ -4,7 +4,9 @@
 # wrk for a few seconds per scenario. Asserts counts, never speed: upstream
 # calls per expiry, answers that are not a token, back-off under a failing
 # API, a worker killed while it holds the lock, what reaches the error log,
-# where the secret does not appear, and how pool-level settings behave.
+# where the secret does not appear, how pool-level settings behave, and
+# what a pool confines a site to (open_basedir, php_admin_value; see
+# confinement.sh).
 #
 # Needs root (php-fpm -R), php-fpm, nginx, wrk (make deps), and
 # target/debug/{libwxtoken_php.so,wechat-mock}.
@@ -173,5 +175,8 @@ out=$(page late2 token.php)
 check "pool settings before php_admin_value[extension]: they work (${out:0:12}...)" \
     test -n "$out" -a "${out:0:5}" != EMPTY
 stack_stop late2
+
+# ================================================================ open_basedir and admin values
+. "$WX_ROOT/tests/fpm/confinement.sh"
 
 summary

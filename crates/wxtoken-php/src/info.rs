@@ -27,7 +27,7 @@ fn print() {
     row(&["version", wxtoken::VERSION]);
     row(&[
         "settings precedence",
-        "constants > wxtoken.* ini > WX_* environment > defaults",
+        "php_admin_value > constants > wxtoken.* ini > WX_* environment > defaults",
     ]);
     row(&["caches in this process", &registry::len().to_string()]);
     end();

@@ -86,7 +86,7 @@ fn current_cache() -> Result<Arc<TokenCache>, String> {
         }
     })
     .map_err(|e| e.to_string())?;
-    basedir::check(cache.config(), Arc::as_ptr(&cache) as usize)?;
+    basedir::check(&cache)?;
     Ok(cache)
 }
 

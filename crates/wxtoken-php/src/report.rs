@@ -36,7 +36,7 @@ extern "C" {
 }
 
 /// One line to PHP's error log, as `error_log()` would write it.
-fn log(line: &str) {
+pub(crate) fn log(line: &str) {
     let Ok(c) = CString::new(format!("wxtoken: {line}").replace('\0', " ")) else {
         return;
     };

@@ -8,12 +8,24 @@
 //! so nothing is cached here: the values are borrowed from PHP's own tables
 //! and from `environ` for the length of one call, and the registry compares
 //! them with the previous call's without copying them.
+//!
+//! Except for what the administrator locked: an entry set with php-fpm's
+//! `php_admin_value` (or Apache's) is one a script cannot change with
+//! `ini_set()`, and a script's constant must not change it either. PHP marks
+//! such an entry by narrowing its `modifiable` from what the module
+//! registered (`PHP_INI_ALL`) to `PHP_INI_SYSTEM` (php-fpm's
+//! `fpm_php_zend_ini_alter_master()` for admin values only, and
+//! `zend_alter_ini_entry_ex()` for a system change at activation). For such
+//! a setting the constant is ignored (and said so once per process in the
+//! error log); an empty admin value falls through to the environment and the
+//! default as any empty entry does. The secret and its file replace each
+//! other, so when the administrator gives either, the script gives neither.
 
 use std::borrow::Cow;
 use std::ffi::{c_char, CStr};
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use ext_php_rs::ffi::{zend_ini_entry, HashTable};
 use ext_php_rs::types::{ZendHashTable, Zval};
@@ -26,6 +38,8 @@ pub const COUNT: usize = wxtoken::SETTING_COUNT;
 pub const TOKEN_FILE: usize = wxtoken::setting_index("WX_TOKEN_FILE");
 /// Index of the expiry file setting in [`SETTINGS`].
 pub const EXPIRY_FILE: usize = wxtoken::setting_index("WX_EXPIRY_FILE");
+/// Index of the secret setting in [`SETTINGS`].
+pub const SECRET: usize = wxtoken::setting_index("WX_APPSECRET");
 /// Index of the secret file setting in [`SETTINGS`].
 pub const SECRET_FILE: usize = wxtoken::setting_index("WX_APPSECRET_FILE");
 
@@ -42,6 +56,8 @@ pub enum Source {
     Constant,
     /// A `wxtoken.*` ini entry.
     Ini,
+    /// A `wxtoken.*` ini entry the administrator locked (`php_admin_value`).
+    Admin,
     /// The process environment.
     Env,
 }
@@ -52,6 +68,7 @@ impl Source {
         match self {
             Source::Constant => format!("constant {}", setting.constant.unwrap_or("?")),
             Source::Ini => format!("ini {}", setting.ini_name()),
+            Source::Admin => format!("php_admin_value[{}]", setting.ini_name()),
             Source::Env => format!("environment {}", setting.env),
         }
     }
@@ -82,23 +99,91 @@ pub fn with_found<R>(f: impl FnOnce(&Found<'_>) -> R) -> R {
     let globals = unsafe { ext_php_rs::ffi::ext_php_rs_executor_globals().as_ref() };
     let constants = globals.and_then(|g| unsafe { g.zend_constants.as_ref() });
     let mut found: Found<'_> = Default::default();
-    let mut missing = 0;
+    // Settings the administrator locked, one bit each.
+    let mut locked = 0u32;
     with_ini_entries(globals, |entries| {
         for (i, (slot, setting)) in found.iter_mut().zip(SETTINGS.iter()).enumerate() {
-            *slot = setting
-                .constant
-                .and_then(|name| constant(constants?, name))
-                .map(|v| (Source::Constant, v))
-                .or_else(|| {
-                    ini_value(entries?[i]).map(|v| (Source::Ini, Value::Text(Cow::Borrowed(v))))
-                });
-            missing += usize::from(slot.is_none());
+            let entry = entries.map_or(std::ptr::null(), |e| e[i]);
+            if is_locked(entry) {
+                locked |= 1 << i;
+                *slot = ini_value(entry).map(|v| (Source::Admin, Value::Text(Cow::Borrowed(v))));
+                // Looked up only until it has been said once.
+                if let Some(name) = setting.constant.filter(|_| !ignored_logged(i)) {
+                    if constants.is_some_and(|c| c.get(name).is_some()) {
+                        note_ignored(i, &format!("constant {name}"), i);
+                    }
+                }
+            } else {
+                *slot = setting
+                    .constant
+                    .and_then(|name| constant(constants?, name))
+                    .map(|v| (Source::Constant, v))
+                    .or_else(|| {
+                        ini_value(entry).map(|v| (Source::Ini, Value::Text(Cow::Borrowed(v))))
+                    });
+            }
         }
     });
-    if missing > 0 {
-        fill_from_environ(&mut found);
+    let blocked = lock_secret_pair(&mut found, locked);
+    if found.iter().any(Option::is_none) {
+        fill_from_environ(&mut found, blocked);
     }
     f(&found)
+}
+
+/// The secret and its file replace each other (the one set later in the
+/// table's order wins), so a script giving the other form would replace the
+/// administrator's. When either is locked and given, the other is taken only
+/// if locked too: its constant or ini value is dropped, and the environment
+/// is not consulted for it (a script can `putenv()`). Returns the settings
+/// to leave unset, one bit each.
+fn lock_secret_pair(found: &mut Found<'_>, locked: u32) -> u32 {
+    let pair = [SECRET, SECRET_FILE];
+    let Some(&admin) = pair
+        .iter()
+        .find(|&&i| locked & (1 << i) != 0 && found[i].is_some())
+    else {
+        return 0;
+    };
+    let mut blocked = 0;
+    for i in pair.into_iter().filter(|&i| locked & (1 << i) == 0) {
+        blocked |= 1 << i;
+        if let Some((source, _)) = found[i].take() {
+            note_ignored(i, &source.label(&SETTINGS[i]), admin);
+        }
+    }
+    blocked
+}
+
+// Sets of settings are kept as bits of a `u32`.
+const _: () = assert!(COUNT <= 32);
+
+/// The settings whose ignored script value was already logged, one bit each.
+static IGNORED_LOGGED: AtomicU32 = AtomicU32::new(0);
+
+fn ignored_logged(index: usize) -> bool {
+    IGNORED_LOGGED.load(Ordering::Relaxed) & (1 << index) != 0
+}
+
+/// Says once per process in PHP's error log that `what` (a script's value
+/// for setting `index`) was ignored because of the locked setting `admin`.
+/// Not in `wxtoken_last_error()`: the call itself succeeds with the
+/// administrator's value.
+fn note_ignored(index: usize, what: &str, admin: usize) {
+    if IGNORED_LOGGED.fetch_or(1 << index, Ordering::Relaxed) & (1 << index) == 0 {
+        crate::report::log(&format!(
+            "{what} ignored: {} is set by the administrator (php_admin_value)",
+            SETTINGS[admin].ini_name()
+        ));
+    }
+}
+
+/// Whether the administrator locked this entry: registered as `PHP_INI_ALL`,
+/// it was narrowed to `PHP_INI_SYSTEM` (see the module docs).
+fn is_locked(entry: *const zend_ini_entry) -> bool {
+    // SAFETY: as for `ini_value`.
+    unsafe { entry.as_ref() }
+        .is_some_and(|e| u32::from(e.modifiable) == ext_php_rs::ffi::PHP_INI_SYSTEM)
 }
 
 /// Bumped at every module start-up, so entry pointers found before a module
@@ -209,9 +294,10 @@ unsafe extern "C" {
 }
 
 /// Fills the settings still unset from the environment, in one pass over
-/// `environ` instead of one `getenv` scan per name. Like `getenv`, the first
-/// entry of a name wins; empty values do not count.
-fn fill_from_environ(found: &mut Found<'_>) {
+/// `environ` instead of one `getenv` scan per name, except those in
+/// `blocked` (one bit each). Like `getenv`, the first entry of a name wins;
+/// empty values do not count.
+fn fill_from_environ(found: &mut Found<'_>, blocked: u32) {
     // SAFETY: `environ` is a null-terminated array of NUL-terminated strings;
     // PHP changes it only from the thread running this request.
     let mut p = unsafe { environ };
@@ -246,7 +332,7 @@ fn fill_from_environ(found: &mut Found<'_>) {
             continue;
         }
         seen[i] = true;
-        if found[i].is_none() && !value.is_empty() {
+        if found[i].is_none() && !value.is_empty() && blocked & (1 << i) == 0 {
             // SAFETY of the lifetime: see `with_found`; the entry is not
             // freed while this call runs.
             let value: &'static [u8] =
@@ -290,6 +376,33 @@ mod tests {
         }
         let constants: Vec<_> = SETTINGS.iter().filter_map(|s| s.constant).collect();
         assert_eq!(constants, ["APPID", "APPSECRET", "TOKENFILE", "EXPIRY"]);
+    }
+
+    #[test]
+    fn a_locked_secret_or_secret_file_keeps_the_script_from_giving_the_other() {
+        let text = |s: &'static str| Value::Text(Cow::Borrowed(s.as_bytes()));
+        let mut found: Found<'_> = Default::default();
+        found[SECRET] = Some((Source::Admin, text("admins_secret")));
+        found[SECRET_FILE] = Some((Source::Ini, text("/script/secret")));
+        // Nothing locked: both stay, as before (the core lets the file win).
+        assert_eq!(lock_secret_pair(&mut found.clone(), 0), 0);
+        // The secret locked: the script's file is dropped and the
+        // environment is not asked for one.
+        let mut f = found.clone();
+        assert_eq!(lock_secret_pair(&mut f, 1 << SECRET), 1 << SECRET_FILE);
+        assert_eq!(f[SECRET], found[SECRET]);
+        assert_eq!(f[SECRET_FILE], None);
+        // The file locked: a script's APPSECRET is dropped.
+        let mut f: Found<'_> = Default::default();
+        f[SECRET] = Some((Source::Constant, text("scripts_secret")));
+        f[SECRET_FILE] = Some((Source::Admin, text("/etc/wxtoken/site.secret")));
+        assert_eq!(lock_secret_pair(&mut f, 1 << SECRET_FILE), 1 << SECRET);
+        assert_eq!(f[SECRET], None);
+        // Locked but empty is not given: nothing is dropped.
+        let mut f: Found<'_> = Default::default();
+        f[SECRET] = Some((Source::Constant, text("scripts_secret")));
+        assert_eq!(lock_secret_pair(&mut f, 1 << SECRET_FILE), 0);
+        assert!(f[SECRET].is_some());
     }
 
     #[test]
