@@ -105,6 +105,8 @@ pub(crate) struct FileStore {
     /// When (`mono_ms` + 1) `try_lock` first found the cache directory
     /// missing, 0 while it is there: see `try_lock`.
     dir_missing_since: AtomicU64,
+    /// This store has held its lock in the directory before.
+    dir_seen: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -135,6 +137,7 @@ impl FileStore {
             expiry_path,
             lock_path,
             dir_missing_since: AtomicU64::new(0),
+            dir_seen: std::sync::atomic::AtomicBool::new(false),
             memo: ArcSwapOption::empty(),
             baseline: ArcSwapOption::empty(),
         }
@@ -299,7 +302,10 @@ impl TokenStore for FileStore {
             // would fetch beside whoever locks the new directory. Count it as
             // busy for a moment; only a directory missing longer than that
             // means the cache really has none.
-            if !crate::staged_file::parent_dir(&self.lock_path).exists() {
+            // Only for a directory this store has locked in before: one that
+            // never existed is a setting, not a deploy.
+            let seen = self.dir_seen.load(Ordering::Relaxed);
+            if seen && !crate::staged_file::parent_dir(&self.lock_path).exists() {
                 let now = mono_ms() + 1;
                 let since = match self.dir_missing_since.compare_exchange(
                     0,
@@ -318,6 +324,7 @@ impl TokenStore for FileStore {
         }
         self.dir_missing_since.store(0, Ordering::Relaxed);
         if let LockOutcome::Held(_) = outcome {
+            self.dir_seen.store(true, Ordering::Relaxed);
             // First thing under the lock: whatever a crashed writer left
             // becomes the old pair or the new pair, and its litter goes.
             self.pair
@@ -490,6 +497,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let site = d.path().join("site");
         let store = FileStore::new(site.join("token.txt"), site.join("expiry.txt"));
+        // Never there: a setting, no lock here.
+        assert!(matches!(
+            store.try_lock().unwrap(),
+            LockOutcome::Unavailable(_)
+        ));
+        fs::create_dir(&site).unwrap();
+        drop(store.try_lock().unwrap());
+        fs::rename(&site, d.path().join("site.old")).unwrap();
         // Gone (moved aside by a deploy): busy, not "no lock here".
         assert!(matches!(store.try_lock().unwrap(), LockOutcome::Busy));
         assert!(matches!(store.try_lock().unwrap(), LockOutcome::Busy));

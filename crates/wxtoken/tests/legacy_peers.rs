@@ -157,12 +157,12 @@ fn a_refresh_in_the_gap_of_a_directory_swap_waits_for_the_new_directory() {
         b.token_file(site.join("token.txt"))
             .expiry_file(site.join("expiry.txt"))
     };
-    w.cache_with(files(w.builder())).get_token().unwrap();
+    let running = w.cache_with(files(w.builder()));
+    running.get_token().unwrap();
     assert_eq!(w.token_calls(), 1);
     std::fs::rename(&site, w.dir.path("site.old")).unwrap();
-    // A process that starts in the gap, then the new directory appears.
-    let in_gap = w.cache_with(files(w.builder()));
-    let t = std::thread::spawn(move || in_gap.get_token());
+    // The running process refreshes in the gap, then the new directory appears.
+    let t = std::thread::spawn(move || running.force_refresh());
     std::fs::create_dir(&site).unwrap();
     let token = t.join().unwrap().unwrap();
     // The next process reads what the first one stored in the new directory.
