@@ -14,11 +14,19 @@ MOCK_PID=
 MOCK_URL=
 WX_TMP=$(mktemp -d "${TMPDIR:-/tmp}/wxtoken-test.XXXXXX")
 
+# Whatever the end (the last check, a failure, exit half way, Ctrl-C, kill),
+# everything the script started is stopped and its files removed. Bash runs
+# no EXIT trap when it is killed by a signal it does not handle: handle them.
 cleanup() {
+    # Bounded (STOP_SECS per server): a second Ctrl-C does not cut it short.
+    trap '' INT TERM
+    stop_groups
     stop_mock
     rm -rf "$WX_TMP"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 pass() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL - $*"; }
@@ -67,6 +75,82 @@ stop_mock() {
         wait "$MOCK_PID" 2>/dev/null
         MOCK_PID=
     fi
+}
+
+# ---------------------------------------------------------------- servers
+# A server with workers (php -S, php-fpm, nginx) runs in a process group of
+# its own, noted here: stopping it stops exactly what the script started,
+# workers included, and nothing else (no name patterns). `cleanup` stops
+# every one still running.
+GROUPS_STARTED=()
+declare -gA GROUP_STOP=()
+# Seconds a server has to stop on its own before its whole group is killed:
+# generous, this is not what the tests measure.
+STOP_SECS=${STOP_SECS:-60}
+
+# spawn VAR STOP CMD...: starts CMD in the background in a new session and
+# process group (setsid), with the default dispositions for SIGINT and SIGQUIT
+# (a shell may start its background jobs with them ignored: bash ignores
+# SIGQUIT); stores its pid, which is also the group's id, in VAR. Redirect
+# spawn's output as CMD's. STOP is how it stops gracefully: a signal name
+# (QUIT) sent to CMD alone, for masters that stop their workers themselves
+# (php-fpm, nginx), or group:SIGNAL (group:INT) sent to the whole group, as a
+# terminal's Ctrl-C would (php -S, whose master only waits for its workers).
+spawn() {
+    local var=$1 stop=$2 pid
+    shift 2
+    (trap - INT QUIT && exec setsid "$@") &
+    pid=$!
+    printf -v "$var" '%s' "$pid"
+    GROUPS_STARTED+=("$pid")
+    GROUP_STOP[$pid]=$stop
+    # setsid execs CMD in place after setsid(2), unless it had to fork (it
+    # was already a group leader, as under `set -m`): then this waits in vain.
+    wait_for own_group "$pid" || echo "spawn: $* is not in a process group of its own" >&2
+}
+own_group() { [ "$(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ')" = "$1" ] || ! kill -0 "$1" 2>/dev/null; }
+
+# group_alive PGID: a process of the group is still running (a zombie is
+# not: it only waits for its parent, maybe init, to reap it).
+group_alive() {
+    ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'
+}
+group_gone() { ! group_alive "$1"; }
+
+# stop_group PID: stops what `spawn` started as PID, the graceful way first;
+# after STOP_SECS, SIGKILL to the whole group. Returns once none of it runs.
+stop_group() {
+    local pid=$1 stop=${GROUP_STOP[$1]:-TERM} deadline i
+    [ -n "$pid" ] || return 0
+    # Once the group is gone its number may be reused: signal only a group.
+    if group_alive "$pid"; then
+        case "$stop" in
+            group:*) kill -s "${stop#group:}" -- "-$pid" 2>/dev/null ;;
+            *) kill -s "$stop" "$pid" 2>/dev/null ;;
+        esac
+    fi
+    deadline=$((SECONDS + STOP_SECS))
+    while group_alive "$pid"; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "# process group $pid still running $STOP_SECS s after SIG${stop#group:}: SIGKILL" >&2
+            kill -KILL -- "-$pid" 2>/dev/null
+            wait_for group_gone "$pid" || echo "# process group $pid survives SIGKILL" >&2
+            break
+        fi
+        sleep 0.05
+    done
+    wait "$pid" 2>/dev/null
+    for i in "${!GROUPS_STARTED[@]}"; do
+        [ "${GROUPS_STARTED[$i]}" = "$pid" ] && unset 'GROUPS_STARTED[i]'
+    done
+    unset "GROUP_STOP[$pid]"
+    return 0
+}
+
+# stop_groups: stops every group spawn started and nothing stopped yet.
+stop_groups() {
+    local pid
+    for pid in "${GROUPS_STARTED[@]}"; do stop_group "$pid"; done
 }
 
 # mock PATH: GET a control endpoint of the mock, e.g. `mock /mock/reset`.
