@@ -15,7 +15,6 @@
 . "$(dirname "$0")/../lib.sh"
 . "$WX_ROOT/tests/fpm/stack.sh"
 cd "$WX_TMP" || exit 1
-trap 'stack_cleanup; cleanup' EXIT
 chmod 755 "$WX_TMP"
 
 start_mock
