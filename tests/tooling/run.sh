@@ -74,9 +74,9 @@ no_leaks "php-fpm and nginx stopped by stack_stop (tests/fpm/stack.sh): no worke
 no_leaks "a suite exiting with php-fpm and nginx up: its exit trap stops every process" exit \
     --ready READY --status 1 -- bash tests/tooling/leak_stack.sh exit
 no_leaks "Ctrl-C (SIGINT to the suite's process group) with php-fpm and nginx up: every process stopped" int \
-    --ready READY --signal INT --status any -- bash tests/tooling/leak_stack.sh wait
+    --ready READY --signal INT --status 130 -- bash tests/tooling/leak_stack.sh wait
 no_leaks "SIGTERM to the suite alone with php-fpm and nginx up: every process stopped" term \
-    --ready READY --signal TERM --status any -- bash tests/tooling/leak_stack.sh wait
+    --ready READY --signal TERM --status 143 -- bash tests/tooling/leak_stack.sh wait
 no_leaks "the benchmark's nginx + php-fpm (scripts/bench/stack.sh, 1 s runs): nothing outlives it" bench \
     --ready RESULT\ fpm_ext_expiring_rps -- env BENCH_WRK_SECS=1 bash scripts/bench/stack.sh
 
