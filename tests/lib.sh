@@ -20,6 +20,7 @@ WX_TMP=$(mktemp -d "${TMPDIR:-/tmp}/wxtoken-test.XXXXXX")
 cleanup() {
     # Bounded (STOP_SECS per server): a second Ctrl-C does not cut it short.
     trap '' INT TERM
+    release_racers
     stop_groups
     stop_mock
     rm -rf "$WX_TMP"
@@ -168,6 +169,17 @@ summary() {
     [ "$FAILED" -eq 0 ]
 }
 
+# release_racers: a race cut short (exit, Ctrl-C, kill) leaves its racers
+# waiting for a go file that would never come, forever, and a racer may be a
+# subshell with its program one level down: let them go, and wait for them.
+release_racers() {
+    [ -n "$RACE_GO" ] || return 0
+    touch "$RACE_GO"
+    wait "${RACE_PIDS[@]}" 2>/dev/null
+    RACE_GO=
+    RACE_PIDS=()
+}
+
 # all_ready DIR N: DIR holds at least N entries.
 all_ready() { [ "$(ls "$1" | wc -l)" -ge "$2" ]; }
 
@@ -176,22 +188,27 @@ all_ready() { [ "$(ls "$1" | wc -l)" -ge "$2" ]; }
 # N are waiting (or after WAIT_SECS), creates GO so they ask at once, and waits
 # for them. Each worker's output is in DIR/out/1..N. Fails if not all N
 # became ready in time. Sets RACE_MS: milliseconds from the go to the end.
+RACE_GO=
+RACE_PIDS=()
 race() {
     local n=$1 dir=$2 i ready
     shift 2
     rm -rf "$dir/out" "$dir/ready" "$dir/go"
     mkdir -p "$dir/out" "$dir/ready"
-    local pids=()
+    RACE_GO=$dir/go
+    RACE_PIDS=()
     for i in $(seq 1 "$n"); do
         "$@" "$dir/go" "$dir/ready/" >"$dir/out/$i" 2>&1 &
-        pids+=($!)
+        RACE_PIDS+=($!)
     done
     wait_for all_ready "$dir/ready" "$n"
     ready=$(ls "$dir/ready" | wc -l)
     local t0
     t0=$(date +%s%N)
     touch "$dir/go"
-    for i in "${pids[@]}"; do wait "$i"; done
+    for i in "${RACE_PIDS[@]}"; do wait "$i"; done
+    RACE_GO=
+    RACE_PIDS=()
     # For benchmarks: from the go to the last racer's exit.
     RACE_MS=$((($(date +%s%N) - t0) / 1000000))
     [ "$ready" -ge "$n" ]
