@@ -65,12 +65,17 @@ grep -qE '^(PASS|FAIL|BORK|LEAK|SKIP) ' "$out" || { cat "$out"; fail "run-tests.
 
 if [ $only_phpt = yes ]; then summary; exit $?; fi
 
-# Settings for the processes below, as php.ini entries on the command line.
+# Settings for the processes below, as php.ini entries on the command line:
+# php_ext_cmd DIR sets PHP_EXT_CMD, php with the cache files in DIR.
+php_ext_cmd() {
+    PHP_EXT_CMD=("$PHP" -n -d "extension=$EXT"
+        -d wxtoken.appid=wx_test_appid -d wxtoken.appsecret=test_secret_0123456789
+        -d "wxtoken.api_base=$MOCK_URL" -d wxtoken.http_timeout=60
+        -d "wxtoken.token_file=$1/token.txt" -d "wxtoken.expiry_file=$1/expiry.txt")
+}
 php_ext() {
-    "$PHP" -n -d "extension=$EXT" \
-        -d wxtoken.appid=wx_test_appid -d wxtoken.appsecret=test_secret_0123456789 \
-        -d "wxtoken.api_base=$MOCK_URL" -d wxtoken.http_timeout=60 \
-        -d "wxtoken.token_file=$1/token.txt" -d "wxtoken.expiry_file=$1/expiry.txt" "${@:2}"
+    php_ext_cmd "$1"
+    "${PHP_EXT_CMD[@]}" "${@:2}"
 }
 
 # --- 2. 64 processes find the token expired at the same moment --------------
@@ -94,14 +99,9 @@ check "64 processes: one token for all (got $(printf '%s\n' "$distinct" | wc -l)
 check "64 processes: one upstream call (got $calls)" test "$calls" = 1
 check "64 processes: the files hold that token" test "$(cat "$dir/token.txt")" = "$last"
 
-# stop_server PID: the php -S master and the workers it forked (which would
-# otherwise outlive it).
-stop_server() {
-    pkill -P "$1" 2>/dev/null
-    kill "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
-
+# php -S runs in a process group of its own (tests/lib.sh's spawn) and stops
+# as on a Ctrl-C in a terminal: SIGINT to the whole group. Its master stops
+# no worker; it waits for them, and on SIGTERM it would leave them running.
 # --- 3. php -S with forked workers serving 200 requests ----------------------
 dir=$WX_TMP/server
 mkdir -p "$dir/docroot"
@@ -114,13 +114,14 @@ echo ($t === '' ? 'EMPTY ' . wxtoken_last_error() : $t), ' ', getmypid(), "\n";
 PHP
 start_mock
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-PHP_CLI_SERVER_WORKERS=4 php_ext "$dir" -S "127.0.0.1:$port" -t "$dir/docroot" >"$dir/server.log" 2>&1 &
-server=$!
+php_ext_cmd "$dir"
+spawn server group:INT env PHP_CLI_SERVER_WORKERS=4 "${PHP_EXT_CMD[@]}" \
+    -S "127.0.0.1:$port" -t "$dir/docroot" >"$dir/server.log" 2>&1
 # Ready when it answers anything (a 404 for a file that is not there).
 wait_for curl -sS -o /dev/null "http://127.0.0.1:$port/ready.txt" 2>/dev/null
 # 200 requests, 16 at a time.
 seq 1 200 | xargs -P 16 -I{} curl -fsS "http://127.0.0.1:$port/index.php?n={}" >"$dir/answers" 2>>"$dir/curl.err"
-stop_server "$server"
+stop_group "$server"
 answers=$(wc -l <"$dir/answers")
 tokens=$(cut -d' ' -f1 "$dir/answers" | sort -u)
 workers=$(cut -d' ' -f2 "$dir/answers" | sort -u | wc -l)
@@ -151,14 +152,13 @@ register_shutdown_function(function () { echo same_as_file('shutdown'), "\n"; })
 PHP
 start_mock
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-(cd "$dir/server-cwd" && exec "$PHP" -n -d "extension=$EXT" -d wxtoken.appid=wx_test_appid \
+spawn server group:INT env -C "$dir/server-cwd" "$PHP" -n -d "extension=$EXT" -d wxtoken.appid=wx_test_appid \
     -d wxtoken.appsecret=test_secret_0123456789 -d "wxtoken.api_base=$MOCK_URL" -d wxtoken.http_timeout=60 \
-    -S "127.0.0.1:$port" -t "$dir/docroot" >"$dir/server.log" 2>&1) &
-server=$!
+    -S "127.0.0.1:$port" -t "$dir/docroot" >"$dir/server.log" 2>&1
 wait_for curl -sS -o /dev/null "http://127.0.0.1:$port/ready.txt" 2>/dev/null
 first=$(curl -fsS "http://127.0.0.1:$port/index.php" 2>&1)
 second=$(curl -fsS "http://127.0.0.1:$port/index.php" 2>&1)
-stop_server "$server"
+stop_group "$server"
 expected=$'main ok\nshutdown ok'
 check "php -S: main script uses the script's directory, shutdown functions the server's (got: $(echo $first / $second))" \
     test "$first" = "$expected" -a "$second" = "$expected"

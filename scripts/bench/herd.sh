@@ -26,7 +26,7 @@ herd() {
     export T_TOKEN_FILE=$dir/token.txt T_EXPIRY_FILE=$dir/expiry.txt WXT_DIR=$dir WXT_MOCK_URL=$MOCK_URL
     case "$kind" in
         legacy) race "$n" "$dir" "$PHP" -n "$WX_ROOT/php/tests/race_worker.php" legacy ;;
-        *) race "$n" "$dir" bash "$WX_ROOT/tests/redis/worker.sh" "$kind" ;;
+        *) race "$n" "$dir" bash "$WX_ROOT/tests/racer.sh" "$kind" ;;
     esac
     local calls distinct empty
     calls=$(mock_stat token_calls)

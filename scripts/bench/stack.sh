@@ -6,7 +6,6 @@
 . "$(dirname "$0")/../../tests/lib.sh"
 . "$WX_ROOT/tests/fpm/stack.sh"
 cd "$WX_TMP" || exit 1
-trap 'stack_cleanup; cleanup' EXIT
 chmod 755 "$WX_TMP"
 SECS=${BENCH_WRK_SECS:-4}
 
@@ -57,3 +56,5 @@ run legacy_warm legacy.php "$WX_TMP/legacy" 0
 run ext_warm token.php "$WX_TMP/ext" 0
 run legacy_expiring legacy.php "$WX_TMP/legacy" 4
 run ext_expiring token.php "$WX_TMP/ext" 4
+
+stack_stop bench

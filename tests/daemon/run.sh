@@ -26,6 +26,8 @@ unset WX_APPID WX_APPSECRET WX_TOKEN_FILE WX_EXPIRY_FILE WX_API_BASE WX_REFRESH_
 PIDS=()
 on_exit() {
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+    # Reaped before the script ends: none outlives it, even by a moment.
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
     cleanup
 }
 trap on_exit EXIT

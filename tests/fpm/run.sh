@@ -14,7 +14,6 @@
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/stack.sh"
 cd "$WX_TMP" || exit 1
-trap 'stack_cleanup; cleanup' EXIT
 
 EXT=${WXT_EXT:-$WX_TARGET/libwxtoken_php.so}
 SECRET=test_secret_0123456789

@@ -7,7 +7,12 @@
 #                                extra pool lines; 8 static workers
 #   nginx_start NAME             nginx in front of php-fpm NAME; sets PORT_<NAME>
 #   stack_url NAME PAGE          http://127.0.0.1:PORT/PAGE
-#   stack_stop NAME              stops both
+#   stack_stop NAME              stops both, gracefully (SIGQUIT, what
+#                                nginx -s quit sends), workers included
+#
+# Each master runs in a process group of its own (tests/lib.sh's spawn), so
+# that stopping it stops its workers and nothing else; tests/lib.sh's cleanup
+# stops whatever is still running when the script ends, however it ends.
 #
 # Pages in $STACK_ROOT/<NAME>/docroot: token.php (the token, or "EMPTY
 # <reason>"), other.php (an unrelated page), status.php (wxtoken_status() as
@@ -16,7 +21,6 @@
 
 PHP_FPM=${PHP_FPM:-$(command -v php-fpm8.2 || command -v php-fpm || ls /usr/sbin/php-fpm* 2>/dev/null | head -n 1)}
 STACK_ROOT=$WX_TMP/stack
-STACK_PIDS=()
 
 stack_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -95,9 +99,9 @@ $pool
 CONF
     : >"$d/php-errors.log"
     chmod 666 "$d/php-errors.log"
-    PHP_INI_SCAN_DIR=$d/conf.d "$PHP_FPM" -R -F -y "$d/php-fpm.conf" -c "$d/php.ini" >"$d/fpm.out" 2>&1 &
-    STACK_PIDS+=($!)
-    printf -v "FPM_PID_$name" '%s' "$!"
+    # SIGQUIT: php-fpm's graceful stop, its workers first.
+    spawn "FPM_PID_$name" QUIT env PHP_INI_SCAN_DIR="$d/conf.d" \
+        "$PHP_FPM" -R -F -y "$d/php-fpm.conf" -c "$d/php.ini" >"$d/fpm.out" 2>&1
     wait_for test -S "$d/run/fpm.sock" || { echo "php-fpm $name did not start: $(cat "$d/fpm.log" "$d/fpm.out")" >&2; return 1; }
 }
 
@@ -129,8 +133,8 @@ http {
     }
 }
 CONF
-    nginx -c "$d/nginx.conf" -p "$d/nginx" >"$d/nginx.out" 2>&1 &
-    STACK_PIDS+=($!)
+    # SIGQUIT, as nginx -s quit sends: a graceful stop, its workers first.
+    spawn "NGINX_PID_$name" QUIT nginx -c "$d/nginx.conf" -p "$d/nginx" >"$d/nginx.out" 2>&1
     printf -v "PORT_$name" '%s' "$port"
     wait_for curl -s -o /dev/null "http://127.0.0.1:$port/other.php" ||
         { echo "nginx $name did not start: $(cat "$d/nginx.out" "$d/nginx/error.log" 2>/dev/null)" >&2; return 1; }
@@ -139,17 +143,10 @@ CONF
 stack_url() { local v="PORT_$1"; echo "http://127.0.0.1:${!v}/$2"; }
 
 stack_stop() {
-    local d=$STACK_ROOT/$1
-    [ -f "$d/nginx/nginx.pid" ] && kill "$(cat "$d/nginx/nginx.pid")" 2>/dev/null
-    [ -f "$d/run/fpm.pid" ] && kill "$(cat "$d/run/fpm.pid")" 2>/dev/null
-    local v="FPM_PID_$1"
-    [ -n "${!v:-}" ] && wait "${!v}" 2>/dev/null
-    return 0
-}
-
-stack_cleanup() {
-    for p in "${STACK_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    # nginx and php-fpm workers are children of the masters killed above.
-    pkill -9 -f "$STACK_ROOT" 2>/dev/null
-    return 0
+    local f="FPM_PID_$1" n="NGINX_PID_$1"
+    # nginx first: it stops taking requests, then php-fpm serves no one.
+    [ -n "${!n:-}" ] && stop_group "${!n}"
+    [ -n "${!f:-}" ] && stop_group "${!f}"
+    printf -v "$n" '%s' ''
+    printf -v "$f" '%s' ''
 }

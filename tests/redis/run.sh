@@ -30,9 +30,8 @@ appendonly no
 dir $WX_TMP
 requirepass $REDIS_PASS
 CONF
-redis-server "$WX_TMP/redis.conf" >"$WX_TMP/redis.log" 2>&1 &
-REDIS_PID=$!
-trap 'kill $REDIS_PID 2>/dev/null; cleanup' EXIT
+# Stopped by tests/lib.sh's cleanup, which waits until it is gone.
+spawn REDIS_PID TERM redis-server "$WX_TMP/redis.conf" >"$WX_TMP/redis.log" 2>&1
 rcli() { redis-cli -p "$port" -a "$REDIS_PASS" --no-auth-warning "$@"; }
 wait_for bash -c '[ "$(redis-cli -p '"$port"' -a '"$REDIS_PASS"' --no-auth-warning ping 2>/dev/null)" = PONG ]' ||
     { fail "redis-server starts (make deps installs it)"; summary; exit 1; }
