@@ -162,6 +162,24 @@ pub(crate) fn open_trusted(path: &Path) -> Result<Option<(File, Metadata)>> {
     Ok(Some((file, meta)))
 }
 
+/// Opens an existing cache file to write into it in place (the lock file's
+/// record, a pair rewritten on a full disk): never through a link, only a
+/// trusted regular file with a single name (a second name, a hard link
+/// planted to another file, would send the write there).
+pub(crate) fn open_in_place(path: &Path) -> io::Result<File> {
+    let f = no_follow(OpenOptions::new().read(true).write(true)).open(path)?;
+    let meta = f.metadata()?;
+    check(path, &meta)
+        .and_then(|()| check_single_link(&meta))
+        .map_err(|r| {
+            io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                r.into_error(path).to_string(),
+            )
+        })?;
+    Ok(f)
+}
+
 /// Refuses a destination that exists and is not a trusted regular file, so a
 /// rename never replaces a device, a directory or a planted link.
 pub(crate) fn check_destination(path: &Path) -> Result<()> {

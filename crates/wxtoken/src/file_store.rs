@@ -241,7 +241,7 @@ impl FileStore {
 
     /// Empties the token file where it is (no new file, no space needed).
     fn truncate_token(&self) -> std::io::Result<()> {
-        open_in_place(&self.token_path)?.set_len(0)
+        crate::file_safety::open_in_place(&self.token_path)?.set_len(0)
     }
 
     /// Both files rewritten where they are, token first, each under the
@@ -254,7 +254,7 @@ impl FileStore {
             (&self.token_path, cached.token.clone()),
             (&self.expiry_path, cached.expires_at.to_string()),
         ] {
-            let f = open_in_place(path)?;
+            let f = crate::file_safety::open_in_place(path)?;
             let _legacy = crate::legacy_lock::Exclusive::take(&f);
             f.set_len(0)?;
             std::os::unix::fs::FileExt::write_all_at(&f, bytes.as_bytes(), 0)?;
@@ -423,27 +423,6 @@ impl TokenStore for FileStore {
             .ok()?;
         Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs())
     }
-}
-
-/// Opens an existing cache file to write into it in place: never through a
-/// link, only a trusted regular file with a single name (a second name, a
-/// hard link planted to another file, would send the write there).
-fn open_in_place(path: &Path) -> std::io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    let meta = f.metadata()?;
-    crate::file_safety::check(path, &meta)
-        .and_then(|()| crate::file_safety::check_single_link(&meta))
-        .map_err(|r| {
-            std::io::Error::new(
-                std::io::ErrorKind::PermissionDenied,
-                r.into_error(path).to_string(),
-            )
-        })?;
-    Ok(f)
 }
 
 /// `path` made absolute without touching the file system beyond `getcwd`; as

@@ -114,13 +114,7 @@ pub(crate) fn commit_pending(path: &Path) -> bool {
 /// when it cannot be written (a root-owned lock file, say): the writer then
 /// goes on without a record, as the cache did before it kept one.
 fn open_for_record(path: &Path) -> Option<File> {
-    let file = no_follow(OpenOptions::new().read(true).write(true))
-        .open(path)
-        .ok()?;
-    let meta = file.metadata().ok()?;
-    file_safety::check(path, &meta).ok()?;
-    file_safety::check_single_link(&meta).ok()?;
-    Some(file)
+    file_safety::open_in_place(path).ok()
 }
 
 /// Appends the commit record naming `staged` (file names in the pair's
