@@ -547,7 +547,7 @@ impl TokenCache {
             Some(text) => FailureNote::decode(&text),
             None => self.last_failure.load_full().map(|n| (*n).clone()),
         }
-        .filter(|n| n.is_for(self.config.appid(), &self.source.scope()))?;
+        .filter(|n| n.is_for(self.config.appid(), || self.source.scope()))?;
         let redated = note.clamp_to_now();
         Some((note, redated))
     }
@@ -573,6 +573,10 @@ impl TokenCache {
         });
         let fetched = match fetched {
             Ok(f) => f,
+            // A local configuration error (a secret file that cannot be
+            // read, say) never reached WeChat: there is nothing to back off
+            // from, and a shared note would hold back the corrected setting.
+            Err(e @ (Error::Config(_) | Error::Unsafe { .. })) => return Err(e),
             Err(e) => {
                 let previous = self.failure_note(held);
                 let note = FailureNote::of(

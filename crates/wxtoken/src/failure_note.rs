@@ -8,6 +8,10 @@
 //!
 //! `v3 <unix µs> <streak> <appid> <scope> <kind> <errcode or -> <message>`
 //!
+//! (or `v2`, the same without the scope, for every note but a configuration
+//! error's: the previous release reads those, so a mixed fleet still shares
+//! its back-offs).
+//!
 //! `streak` counts failures in a row; a success clears the note. The appid
 //! says whose failure it was: a note left by other credentials on the same
 //! files (a site fixing its appid) does not hold back the new ones. The scope
@@ -44,9 +48,10 @@ pub(crate) const MAX_WINDOW: Duration = Duration::from_secs(60);
 /// documentation).
 pub(crate) const TRANSIENT_MAX_WINDOW: Duration = Duration::from_secs(4);
 /// How far in the future a note may be dated and still be taken as it is:
-/// the clocks of hosts sharing a Redis store differ a little. A note further
+/// the clocks of hosts sharing a Redis store differ, and a host that took a
+/// peer's note as long past would clear every host's back-off. A note further
 /// ahead (a clock stepped back) is taken as long past.
-const FUTURE_TOLERANCE_US: u64 = 5_000_000;
+const FUTURE_TOLERANCE_US: u64 = 60_000_000;
 
 /// A refresh that failed: when, how many times in a row, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,19 +100,16 @@ impl FailureNote {
     /// The line written to the store.
     pub(crate) fn encode(&self) -> String {
         let code = self.errcode.map_or("-".to_string(), |c| c.to_string());
-        let scope = if self.scope.is_empty() {
-            "-"
-        } else {
-            &self.scope
+        // Version 2 whenever the scope does not matter, so that processes of
+        // the previous release sharing the store still read (and respect)
+        // every back-off but a configuration error's.
+        let head = match (self.kind, self.scope.as_str()) {
+            (ErrorKind::Config, scope) if !scope.is_empty() => {
+                format!("v3 {} {} {} {scope}", self.at_us, self.streak, self.appid)
+            }
+            _ => format!("v2 {} {} {}", self.at_us, self.streak, self.appid),
         };
-        format!(
-            "v3 {} {} {} {scope} {} {code} {}\n",
-            self.at_us,
-            self.streak,
-            self.appid,
-            self.kind.as_str(),
-            self.message
-        )
+        format!("{head} {} {code} {}\n", self.kind.as_str(), self.message)
     }
 
     /// Reads a line written by [`encode`](Self::encode) (or a version 1 or
@@ -170,11 +172,10 @@ impl FailureNote {
     /// Whether it holds back a caller for `appid` with credentials of
     /// `scope`: it must be that app's (a version 1 note is everyone's), and a
     /// configuration error only the same credentials'.
-    pub(crate) fn is_for(&self, appid: &str, scope: &str) -> bool {
+    /// `scope` is asked only for such a note (it may read the secret file).
+    pub(crate) fn is_for(&self, appid: &str, scope: impl FnOnce() -> String) -> bool {
         let app = self.appid.is_empty() || self.appid == appid;
-        let credentials =
-            self.kind != ErrorKind::Config || self.scope.is_empty() || self.scope == scope;
-        app && credentials
+        app && (self.kind != ErrorKind::Config || self.scope.is_empty() || self.scope == scope())
     }
 
     /// Whether it failed after `since_us`.
@@ -239,10 +240,22 @@ mod tests {
             errmsg: "reach max api daily quota limit".into(),
         };
         let note = FailureNote::of(&e, None, "wx1", "0123abcd");
-        assert_eq!(FailureNote::decode(&note.encode()), Some(note.clone()));
-        assert!(note.is_for("wx1", "0123abcd") && !note.is_for("wx2", "0123abcd"));
+        // Not a configuration error: written as version 2, which the
+        // previous release reads too; its scope does not matter.
+        assert!(note.encode().starts_with("v2 "));
+        let read = FailureNote::decode(&note.encode()).unwrap();
+        assert_eq!(
+            read,
+            FailureNote {
+                scope: String::new(),
+                ..note.clone()
+            }
+        );
+        assert!(
+            note.is_for("wx1", || "0123abcd".into()) && !note.is_for("wx2", || "0123abcd".into())
+        );
         // Not about the credentials: it holds back other credentials too.
-        assert!(note.is_for("wx1", "ffff0000"));
+        assert!(note.is_for("wx1", || "ffff0000".into()));
         assert!(note.backing_off() && note.window() == QUOTA_BACKOFF);
         let again = note.to_error();
         assert_eq!(
@@ -253,10 +266,10 @@ mod tests {
         // Version 1 notes from an older build still count.
         let v1 = FailureNote::decode("v1 5 network - timed out").unwrap();
         assert_eq!((v1.streak, v1.message.as_str()), (1, "timed out"));
-        assert!(v1.is_for("any", "any"));
+        assert!(v1.is_for("any", || "any".into()));
         let v2 = FailureNote::decode("v2 5 3 wx1 config 40125 invalid appsecret").unwrap();
         assert_eq!((v2.streak, v2.errcode), (3, Some(40125)));
-        assert!(v2.is_for("wx1", "any") && !v2.is_for("wx2", "any"));
+        assert!(v2.is_for("wx1", || "any".into()) && !v2.is_for("wx2", || "any".into()));
         for junk in [
             "",
             "v3 1 1 network - x",
@@ -279,9 +292,9 @@ mod tests {
         };
         let note =
             FailureNote::decode(&FailureNote::of(&wrong, None, "wx1", "aaaa").encode()).unwrap();
-        assert!(note.is_for("wx1", "aaaa"));
+        assert!(note.is_for("wx1", || "aaaa".into()));
         assert!(
-            !note.is_for("wx1", "bbbb"),
+            !note.is_for("wx1", || "bbbb".into()),
             "a corrected secret is tried at once"
         );
     }
@@ -357,7 +370,9 @@ mod properties {
             let kinds = [ErrorKind::Config, ErrorKind::WeChat, ErrorKind::Network, ErrorKind::Store, ErrorKind::Passive];
             let message = message.trim_end().to_string();
             let note = FailureNote { at_us, streak, appid, scope, kind: kinds[kind], errcode: code, message };
-            prop_assert_eq!(FailureNote::decode(&note.encode()), Some(note));
+            // The scope is kept where it matters: a configuration error's.
+            let scope = if note.kind == ErrorKind::Config { note.scope.clone() } else { String::new() };
+            prop_assert_eq!(FailureNote::decode(&note.encode()), Some(FailureNote { scope, ..note }));
         }
 
         #[test]

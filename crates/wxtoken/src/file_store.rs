@@ -188,8 +188,12 @@ impl FileStore {
         };
         let written_at = u64::try_from(token_file.ident.mtime.0).ok();
         let expiry = read_settled(&self.expiry_path)?;
-        if lock_file::commit_pending(&self.lock_path) {
-            return Ok(Pair::Pending);
+        if let Some(record) = lock_file::commit_pending(&self.lock_path) {
+            // Both staged files gone: the renames are done and only the
+            // directory sync is left, so what was read may stand.
+            if !self.pair.renames_done(&record) {
+                return Ok(Pair::Pending);
+            }
         }
         let still = |p: &Path, w: &Watched| fs::metadata(p).is_ok_and(|m| w.ident.same_file(&m));
         if !token_file.unchanged()
@@ -316,7 +320,7 @@ impl TokenStore for FileStore {
                     Ok(_) => now,
                     Err(since) => since,
                 };
-                if now - since < DIR_MISSING_GRACE_MS {
+                if now.saturating_sub(since) < DIR_MISSING_GRACE_MS {
                     return Ok(LockOutcome::Busy);
                 }
                 return Ok(outcome);
@@ -375,21 +379,25 @@ impl TokenStore for FileStore {
             }
         }
         let expiry = cached.expires_at.to_string();
-        self.pair
-            .replace(cached.token.as_bytes(), expiry.as_bytes(), old_still_valid)
-            .or_else(|e| {
-                // Undo what a failed replacement staged; a half-renamed pair
-                // is finished the same way a crash's would be.
-                let _ = self.pair.recover();
-                // No new file could be made (a full disk): write the pair in
-                // place, as the legacy script does. Our fetch retired the
-                // old token, so it must not stay behind as valid; if even
-                // that fails, the token file is emptied (a miss for all).
-                self.write_in_place(cached).map_err(|_| {
-                    let _ = self.truncate_token();
-                    Error::io("write", &self.token_path, e)
-                })
+        let replaced =
+            self.pair
+                .replace(cached.token.as_bytes(), expiry.as_bytes(), old_still_valid);
+        // The in-place fallback below takes the legacy lock itself, on a
+        // file description of its own: holding ours would make it wait.
+        drop(_legacy_lock);
+        replaced.or_else(|e| {
+            // Undo what a failed replacement staged; a half-renamed pair
+            // is finished the same way a crash's would be.
+            let _ = self.pair.recover();
+            // No new file could be made (a full disk): write the pair in
+            // place, as the legacy script does. Our fetch retired the
+            // old token, so it must not stay behind as valid; if even
+            // that fails, the token file is emptied (a miss for all).
+            self.write_in_place(cached).map_err(|_| {
+                let _ = self.truncate_token();
+                Error::io("write", &self.token_path, e)
             })
+        })
     }
 
     /// Called with the lock held: compares, then clears.

@@ -96,64 +96,84 @@ pub(crate) fn peek_note(path: &Path) -> Option<String> {
     read_note(&file).filter(|text| text.ends_with('\n'))
 }
 
-/// Whether the lock file at `path` holds a commit record: a writer is
-/// replacing the pair right now, or was killed doing so. Read without the
-/// lock by readers, who then must not pair the two files they read (see
-/// `FileStore::read_both`). A record caught half-written counts: it is
-/// appended in one write before the first rename, so any part of it means
-/// the renames may have begun.
-pub(crate) fn commit_pending(path: &Path) -> bool {
+/// The commit record in the lock file at `path`, if there is one (perhaps
+/// cut short: it is appended in one write before the first rename, so any
+/// part of it means the renames may have begun). Read without the lock by
+/// readers (see `FileStore::read_both`) and under it by recovery.
+pub(crate) fn commit_pending(path: &Path) -> Option<String> {
     let Ok(Some((file, _))) = file_safety::open_trusted(path) else {
-        return false;
+        return None;
     };
-    read_text(&file).is_some_and(|t| commit_part(&t).is_some())
+    let text = read_text(&file)?;
+    commit_part(&text).map(str::to_string)
 }
 
 /// Opens the lock file to write its commit record: never created here, never
 /// through a link, only a trusted regular file with a single name. `None`
-/// when it cannot be written (a root-owned lock file, say): the writer then
-/// goes on without a record, as the cache did before it kept one.
-fn open_for_record(path: &Path) -> Option<File> {
-    file_safety::open_in_place(path).ok()
+/// when it cannot be written for good (missing, a root-owned lock file, a
+/// read-only file system): the writer then goes on without a record, as the
+/// cache did before it kept one. Any other failure is an error.
+fn open_for_record(path: &Path) -> io::Result<Option<File>> {
+    match file_safety::open_in_place(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::PermissionDenied
+                    | io::ErrorKind::NotFound
+                    | io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
-/// Appends the commit record naming `staged` (file names in the pair's
-/// directory) and makes it durable. Returns whether a record was written.
-pub(crate) fn write_commit(path: &Path, staged: &[&str]) -> io::Result<bool> {
-    let Some(mut file) = open_for_record(path) else {
+/// Appends the commit record (`commit` and `fields`, which hold no spaces)
+/// and makes it durable. Returns whether a record was written.
+pub(crate) fn write_commit(path: &Path, fields: &[&str]) -> io::Result<bool> {
+    let Some(mut file) = open_for_record(path)? else {
         return Ok(false);
     };
     let text = read_text(&file).unwrap_or_default();
-    let note = note_part(&text).len() as u64;
+    let note = note_part(&text);
+    // On a line of its own even after a note cut short, so it is found.
+    let sep = if note.is_empty() || note.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
     // One write, at the end of the note: a reader sees the whole record or
     // none of it, and the note stays readable throughout.
-    file.set_len(note)?;
-    file.seek(io::SeekFrom::Start(note))?;
-    file.write_all(format!("commit {}\n", staged.join(" ")).as_bytes())?;
+    file.set_len(note.len() as u64)?;
+    file.seek(io::SeekFrom::Start(note.len() as u64))?;
+    file.write_all(format!("{sep}commit {}\n", fields.join(" ")).as_bytes())?;
     file.sync_data()?;
     Ok(true)
 }
 
-/// The names in the commit record, read under the lock.
-pub(crate) fn read_commit(path: &Path) -> Option<Vec<String>> {
-    let (file, _) = file_safety::open_trusted(path).ok()??;
-    let text = read_text(&file)?;
-    let record = commit_part(&text)?;
-    Some(
-        record
-            .trim_end()
-            .split(' ')
-            .skip(1)
-            .map(str::to_string)
-            .collect(),
-    )
+/// The fields of a whole commit record (`None`: a record cut short, which
+/// its writer never finished, so no rename began).
+pub(crate) fn record_fields(record: &str) -> Option<Vec<&str>> {
+    let line = record.strip_suffix('\n')?;
+    let mut parts = line.split(' ');
+    (parts.next()? == "commit").then(|| parts.collect())
 }
 
 /// Removes the commit record, keeping the note: one truncation, so a reader
-/// sees the record whole or gone.
+/// sees the record whole or gone. A record that stays is an error: readers
+/// would take every read for a replacement in progress.
 pub(crate) fn clear_commit(path: &Path) -> io::Result<()> {
-    let Some(file) = open_for_record(path) else {
-        return Ok(());
+    let file = match open_for_record(path)? {
+        Some(f) => f,
+        None if commit_pending(path).is_some() => {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("cannot remove the commit record from {}", path.display()),
+            ))
+        }
+        None => return Ok(()),
     };
     let text = read_text(&file).unwrap_or_default();
     if commit_part(&text).is_some() {
@@ -279,13 +299,13 @@ mod tests {
         let lock = dir.path().join("token.txt.lock");
         let note = "v2 1700000000000000 1 wx_app wechat 45009 quota\n";
         std::fs::write(&lock, note).unwrap();
-        assert!(!commit_pending(&lock));
-        assert!(write_commit(&lock, &[".e.tmp", ".t.tmp"]).unwrap());
-        assert!(commit_pending(&lock));
+        assert!(commit_pending(&lock).is_none());
+        assert!(write_commit(&lock, &["1-2-3-4", "5.0.6", "5.1.7"]).unwrap());
         assert_eq!(peek_note(&lock).as_deref(), Some(note));
+        let record = commit_pending(&lock).unwrap();
         assert_eq!(
-            read_commit(&lock),
-            Some(vec![".e.tmp".to_string(), ".t.tmp".to_string()])
+            record_fields(&record),
+            Some(vec!["1-2-3-4", "5.0.6", "5.1.7"])
         );
         // A note rewritten by the holder keeps the record.
         let held = FileLock {
@@ -296,24 +316,32 @@ mod tests {
                 .unwrap(),
         };
         held.write_note("v2 1 1 wx_app network - x\n");
-        assert!(commit_pending(&lock));
+        assert!(commit_pending(&lock).is_some());
         assert_eq!(
             held.read_note().as_deref(),
             Some("v2 1 1 wx_app network - x\n")
         );
         clear_commit(&lock).unwrap();
-        assert!(!commit_pending(&lock) && read_commit(&lock).is_none());
+        assert!(commit_pending(&lock).is_none());
         assert_eq!(
             std::fs::read_to_string(&lock).unwrap(),
             "v2 1 1 wx_app network - x\n"
         );
-        // Without a note, and cut short while being appended: still pending.
+        // Without a note, and cut short while being appended: pending, but
+        // not a record to act on.
         std::fs::write(&lock, "comm").unwrap();
-        assert!(commit_pending(&lock));
+        assert_eq!(record_fields(&commit_pending(&lock).unwrap()), None);
         assert_eq!(peek_note(&lock), None);
+        // After a note cut short (no newline), the record is still found.
+        std::fs::write(&lock, "v2 1 1 wx_app netw").unwrap();
+        write_commit(&lock, &["a"]).unwrap();
+        assert_eq!(
+            record_fields(&commit_pending(&lock).unwrap()),
+            Some(vec!["a"])
+        );
         // No lock file: nothing pending, nothing created.
         std::fs::remove_file(&lock).unwrap();
-        assert!(!commit_pending(&lock) && !write_commit(&lock, &["x"]).unwrap());
+        assert!(commit_pending(&lock).is_none() && !write_commit(&lock, &["x"]).unwrap());
         assert!(!lock.exists());
     }
 }

@@ -19,10 +19,12 @@
 //! the token file's age does for the files: without it a token that lives
 //! less than the margin was refetched on every call.
 //!
-//! The first lock taken in a process first runs one harmless script and one
-//! `MULTI`: an ACL user who may not run them gets a configuration error
-//! naming the command, before any lock is taken or token fetched (a lock it
-//! could not release would otherwise hold everyone back until it expired).
+//! The first lock taken by a store first does what a refresh does on a
+//! scratch key beside the app's (`…:access_token:check`, deleted at once):
+//! an ACL user who may not run a command, or not on these keys, gets a
+//! configuration error naming it, before any lock is taken or token fetched
+//! (a lock it could not release would otherwise hold everyone back until it
+//! expired).
 //!
 //! A hit makes no round trip: each process keeps what it last read and looks
 //! again only after [`RECHECK_INTERVAL`] (about a second), or when the cache
@@ -237,20 +239,39 @@ impl RedisStore {
         if self.permitted.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
+        // What a refresh does, on a scratch key beside the app's (same slot,
+        // same key patterns): read, SET with PX, a MULTI, the release script.
+        let scratch = format!("{}:check", self.keys.token);
+        let owner = random_owner();
+        let set = |c: &mut redis::Connection| {
+            redis::cmd("SET")
+                .arg(&scratch)
+                .arg(&owner)
+                .arg("PX")
+                .arg(10_000)
+                .query::<()>(c)
+        };
         self.conn
             .with("check permissions on", |c| {
-                redis::Script::new("return 1").invoke::<i64>(c)?;
+                let keys = [&self.keys.token, &self.keys.expires_at, &self.keys.fetched_at];
+                redis::cmd("MGET").arg(&keys).query::<redis::Value>(c)?;
+                set(c)?;
                 // Plain commands, not an atomic pipeline: redis-rs 1.8
                 // panics on a pipeline whose MULTI itself is refused.
                 redis::cmd("MULTI").query::<()>(c)?;
-                redis::cmd("PING").query::<()>(c)?;
-                redis::cmd("EXEC").query::<redis::Value>(c).map(drop)
+                set(c)?;
+                redis::cmd("EXEC").query::<redis::Value>(c)?;
+                redis::Script::new(RELEASE)
+                    .key(&scratch)
+                    .arg(&owner)
+                    .invoke::<i64>(c)
+                    .map(drop)
             })
             .map_err(|e| match e {
                 Error::Redis { reason, server, .. } if reason.to_uppercase().contains("NOPERM") => {
                     Error::Config(format!(
                         "the Redis user at {server} may not run a command the cache needs \
-                         (EVALSHA, SCRIPT LOAD, MULTI, EXEC, GET, SET, MGET, DEL): {reason} \
+                         (MGET, SET, MULTI, EXEC, EVALSHA, SCRIPT LOAD, GET, DEL on its keys): {reason} \
                          (WX_REDIS_URL)"
                     ))
                 }

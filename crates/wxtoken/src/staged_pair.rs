@@ -26,6 +26,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::file_safety;
@@ -33,6 +34,11 @@ use crate::lock_file;
 use crate::staged_file::{parent_dir, sync_dir, Staged};
 
 /// The pair's files and its lock file, which carries the commit record.
+///
+/// The record is `commit TOKEN_ID EXPIRY_STAGE TOKEN_STAGE`: the identity of
+/// `token.txt` when the record was written (`-` if there was none), and the
+/// unique parts of the two staged names (`.expiry.txt.STAGE.tmp`), digits and
+/// dots only, so any file name fits.
 #[derive(Debug)]
 pub(crate) struct StagedPair {
     token: PathBuf,
@@ -40,12 +46,37 @@ pub(crate) struct StagedPair {
     lock: PathBuf,
 }
 
-/// Renames `from` over `to`; a missing `from` (already renamed) is fine.
-fn rename_if_there(from: &Path, to: &Path) -> io::Result<()> {
-    match fs::rename(from, to) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
+/// `path`'s identity as the record keeps it: inode, size and mtime, so an
+/// in-place rewrite (the legacy script's) shows as a change.
+fn identity(path: &Path) -> String {
+    fs::symlink_metadata(path).map_or_else(
+        |_| "-".to_string(),
+        |m| format!("{}-{}-{}-{}", m.ino(), m.size(), m.mtime(), m.mtime_nsec()),
+    )
+}
+
+/// The file name of `path`.
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The unique part of a staged name `.NAME.STAGE.tmp` made for `dest`.
+fn stage_of(staged_name: &str, dest: &Path) -> Option<String> {
+    let stage = staged_name
+        .strip_prefix(&format!(".{}.", name_of(dest)))?
+        .strip_suffix(".tmp")?;
+    is_stage(stage).then(|| stage.to_string())
+}
+
+/// Digits in dot-separated groups: what `staged_file` puts between the name
+/// and `.tmp`, and nothing else.
+fn is_stage(stage: &str) -> bool {
+    !stage.is_empty()
+        && stage
+            .split('.')
+            .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()))
 }
 
 impl StagedPair {
@@ -55,6 +86,19 @@ impl StagedPair {
             token: token.to_path_buf(),
             expiry: expiry.to_path_buf(),
             lock: lock.to_path_buf(),
+        }
+    }
+
+    /// The staged file of `dest` with the unique part `stage`.
+    fn staged(&self, dest: &Path, stage: &str) -> PathBuf {
+        parent_dir(dest).join(format!(".{}.{stage}.tmp", name_of(dest)))
+    }
+
+    /// A whole record's fields: token identity, expiry's and token's stages.
+    fn parse<'a>(&self, record: &'a str) -> Option<(&'a str, &'a str, &'a str)> {
+        match lock_file::record_fields(record)?.as_slice() {
+            [id, e, t] if is_stage(e) && is_stage(t) => Some((id, e, t)),
+            _ => None,
         }
     }
 
@@ -69,8 +113,17 @@ impl StagedPair {
     ) -> io::Result<()> {
         let staged_expiry = Staged::write(&self.expiry, expiry)?;
         let staged_token = Staged::write(&self.token, token)?;
-        let names = [staged_expiry.file_name(), staged_token.file_name()];
-        if !lock_file::write_commit(&self.lock, &[&names[0], &names[1]])? {
+        let stages = [
+            stage_of(&staged_expiry.file_name(), &self.expiry),
+            stage_of(&staged_token.file_name(), &self.token),
+        ];
+        let recorded = match &stages {
+            [Some(e), Some(t)] => {
+                lock_file::write_commit(&self.lock, &[&identity(&self.token), e, t])?
+            }
+            _ => false,
+        };
+        if !recorded {
             // No record can be kept (a lock file we may not write): the two
             // renames, back to back, as before there was one.
             let order = if expiry_first {
@@ -84,62 +137,86 @@ impl StagedPair {
             sync_dir(&self.token);
             return Ok(());
         }
-        // Committed: from here the staged files belong to the record, and a
-        // failure below is finished by `recover`, never undone.
+        // Recorded: from here the staged files belong to the record.
         let staged = [
             (staged_expiry.keep(), &self.expiry),
             (staged_token.keep(), &self.token),
         ];
         let order = if expiry_first { [0, 1] } else { [1, 0] };
-        for i in order {
+        for (n, i) in order.into_iter().enumerate() {
             let (from, to) = &staged[i];
-            rename_if_there(from, to)?;
+            if let Err(e) = fs::rename(from, to) {
+                if n == 0 {
+                    // Nothing moved yet: undo, so no reader waits on a record
+                    // that no one can finish.
+                    for (f, _) in &staged {
+                        let _ = fs::remove_file(f);
+                    }
+                    let _ = lock_file::clear_commit(&self.lock);
+                }
+                return Err(e);
+            }
         }
         sync_dir(&self.token);
         lock_file::clear_commit(&self.lock)
+    }
+
+    /// For a reader who found `record`: whether both renames are done (both
+    /// staged files gone), so the pair it read may be taken (its identity
+    /// checks still apply). A record cut short counts as not done.
+    pub(crate) fn renames_done(&self, record: &str) -> bool {
+        self.parse(record).is_some_and(|(_, e, t)| {
+            fs::symlink_metadata(self.staged(&self.expiry, e)).is_err()
+                && fs::symlink_metadata(self.staged(&self.token, t)).is_err()
+        })
     }
 
     /// Under the lock: finishes a replacement that reached its commit record,
     /// and removes the temporary files of crashed writers (a replacement
     /// killed before its record leaves the old pair standing). A staged file
     /// that is not the cache's own (a link, another user's file, a second
-    /// name) is never renamed into place.
+    /// name) is never renamed into place, and neither is a staged token once
+    /// `token.txt` changed since the record (the legacy script wrote a newer
+    /// one meanwhile: rolling forward would put the older token back).
     pub(crate) fn recover(&self) -> io::Result<()> {
-        if let Some(names) = lock_file::read_commit(&self.lock) {
-            let dir = parent_dir(&self.token);
-            // The record names the expiry's file, then the token's. Token
-            // first: the old token may be dead by now, and a reader in
-            // between sees a stale pair.
-            for (name, dest) in names.iter().zip([&self.expiry, &self.token]).rev() {
-                if name.is_empty() || name.contains('/') || !name.ends_with(".tmp") {
-                    continue;
-                }
-                let staged = dir.join(name);
-                let Ok(meta) = fs::symlink_metadata(&staged) else {
-                    continue; // renamed already
-                };
-                if file_safety::check(&staged, &meta).is_ok()
-                    && file_safety::check_single_link(&meta).is_ok()
-                {
-                    rename_if_there(&staged, dest)?;
+        if let Some(record) = lock_file::commit_pending(&self.lock) {
+            if let Some((id, e, t)) = self.parse(&record) {
+                let staged_token = self.staged(&self.token, t);
+                let token_waiting = fs::symlink_metadata(&staged_token).is_ok();
+                if !token_waiting || identity(&self.token) == id {
+                    // Token first: the old token may be dead by now, and a
+                    // reader in between sees a stale pair.
+                    for (staged, dest) in [
+                        (staged_token, &self.token),
+                        (self.staged(&self.expiry, e), &self.expiry),
+                    ] {
+                        let Ok(meta) = fs::symlink_metadata(&staged) else {
+                            continue; // renamed already
+                        };
+                        if file_safety::check(&staged, &meta).is_ok()
+                            && file_safety::check_single_link(&meta).is_ok()
+                        {
+                            fs::rename(&staged, dest)?;
+                        }
+                    }
+                    sync_dir(&self.token);
                 }
             }
-            sync_dir(&self.token);
             lock_file::clear_commit(&self.lock)?;
         }
         self.remove_litter();
         Ok(())
     }
 
-    /// Temporary files (`.NAME.….tmp`) of this pair's writers, and the fixed
-    /// staging names and marker that earlier versions used. Best effort: a
-    /// file that cannot be removed (another user's, in a sticky directory)
-    /// is left, and stops nothing.
+    /// Temporary files (`.NAME.STAGE.tmp`) of this pair's writers, and the
+    /// fixed staging names and marker that earlier versions used. Only those
+    /// exact shapes: another store's files beside these (`token.txt.app2`)
+    /// are not ours. Best effort: a file that cannot be removed (another
+    /// user's, in a sticky directory) is left, and stops nothing.
     fn remove_litter(&self) {
         let names: Vec<String> = [&self.token, &self.expiry]
             .iter()
-            .filter_map(|p| p.file_name())
-            .map(|n| format!(".{}.", n.to_string_lossy()))
+            .map(|p| format!(".{}.", name_of(p)))
             .collect();
         let Ok(dir) = fs::read_dir(parent_dir(&self.token)) else {
             return;
@@ -148,7 +225,9 @@ impl StagedPair {
             let name = entry.file_name().to_string_lossy().into_owned();
             let ours = names.iter().any(|n| {
                 name.strip_prefix(n.as_str()).is_some_and(|rest| {
-                    rest.ends_with(".tmp") || rest == "wxtoken-new" || rest == "wxtoken-commit"
+                    rest.strip_suffix(".tmp").is_some_and(is_stage)
+                        || rest == "wxtoken-new"
+                        || rest == "wxtoken-commit"
                 })
             });
             if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
@@ -184,18 +263,48 @@ mod tests {
     fn a_replacement_killed_after_its_commit_rolls_forward() {
         let (d, p) = setup();
         // Staged and recorded; only the expiry made it into place.
+        let id = identity(&p.token);
         fs::write(d.path().join(".token.txt.1.0.1.tmp"), "NEW").unwrap();
         fs::write(&p.expiry, "200").unwrap();
-        lock_file::write_commit(&p.lock, &[".expiry.txt.1.1.1.tmp", ".token.txt.1.0.1.tmp"])
-            .unwrap();
-        assert!(lock_file::commit_pending(&p.lock));
+        lock_file::write_commit(&p.lock, &[&id, "1.1.1", "1.0.1"]).unwrap();
+        let record = lock_file::commit_pending(&p.lock).unwrap();
+        assert!(!p.renames_done(&record));
         p.recover().unwrap();
         assert_eq!(
             (read(&p.token), read(&p.expiry)),
             ("NEW".into(), "200".into())
         );
-        assert!(!lock_file::commit_pending(&p.lock));
+        assert!(lock_file::commit_pending(&p.lock).is_none());
         assert!(!d.path().join(".token.txt.1.0.1.tmp").exists());
+    }
+
+    #[test]
+    fn a_token_rewritten_in_place_since_the_record_is_not_rolled_back_over() {
+        let (d, p) = setup();
+        let id = identity(&p.token);
+        fs::write(d.path().join(".token.txt.1.0.1.tmp"), "OURS_OLDER").unwrap();
+        fs::write(d.path().join(".expiry.txt.1.1.1.tmp"), "200").unwrap();
+        lock_file::write_commit(&p.lock, &[&id, "1.1.1", "1.0.1"]).unwrap();
+        // The legacy script, which takes no lock, writes a newer token.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        fs::write(&p.token, "LEGACY_NEWER").unwrap();
+        p.recover().unwrap();
+        assert_eq!(read(&p.token), "LEGACY_NEWER");
+        assert!(lock_file::commit_pending(&p.lock).is_none());
+        assert!(!d.path().join(".token.txt.1.0.1.tmp").exists());
+    }
+
+    #[test]
+    fn a_record_cut_short_rolls_back_and_other_stores_files_stay() {
+        let (d, p) = setup();
+        fs::write(d.path().join(".token.txt.1.0.1.tmp"), "NEW").unwrap();
+        fs::write(&p.lock, "commit - 1.1.1 1.0").unwrap();
+        let other = d.path().join(".token.txt.app2.1.0.1.tmp");
+        fs::write(&other, "THEIRS").unwrap();
+        p.recover().unwrap();
+        assert_eq!(read(&p.token), "OLD");
+        assert!(!d.path().join(".token.txt.1.0.1.tmp").exists());
+        assert!(other.exists(), "token.txt.app2's staged file is not ours");
     }
 
     #[test]
@@ -222,7 +331,9 @@ mod tests {
         let target = d.path().join("elsewhere");
         fs::write(&target, "PLANTED").unwrap();
         std::os::unix::fs::symlink(&target, d.path().join(".token.txt.9.9.9.tmp")).unwrap();
-        lock_file::write_commit(&p.lock, &["../x.tmp", ".token.txt.9.9.9.tmp"]).unwrap();
+        lock_file::write_commit(&p.lock, &[&identity(&p.token), "../x", "9.9.9"]).unwrap();
+        p.recover().unwrap();
+        lock_file::write_commit(&p.lock, &[&identity(&p.token), "8.8.8", "9.9.9"]).unwrap();
         p.recover().unwrap();
         assert_eq!(read(&p.token), "OLD");
         assert_eq!(read(&target), "PLANTED");
@@ -239,7 +350,7 @@ mod tests {
             (read(&p.token), read(&p.expiry)),
             ("NEW".into(), "200".into())
         );
-        assert!(!lock_file::commit_pending(&p.lock));
+        assert!(lock_file::commit_pending(&p.lock).is_none());
         p.recover().unwrap();
         let names: Vec<_> = fs::read_dir(d.path())
             .unwrap()
