@@ -175,6 +175,51 @@ check "pool settings before php_admin_value[extension]: they work (${out:0:12}..
     test -n "$out" -a "${out:0:5}" != EMPTY
 stack_stop late2
 
+# ================================================================ the sample pool, as written
+# php/fpm-pool.conf.example as the README gives it, only its paths moved into
+# the test's directory and the mock named as the API: workers run as
+# www-data, the secret comes from a www-data:root 0640 file, and a wxtoken
+# warning must reach php-fpm's own log (the sample once logged to a
+# directory Debian does not have, and every warning vanished).
+if id www-data >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    sample=$STACK_ROOT/sample
+    mkdir -p "$sample/run" "$sample/cache" "$sample/etc" "$sample/conf.d"
+    chmod 755 "$STACK_ROOT" "$sample" "$sample/run" "$sample/etc"
+    printf '%s\n' "$SECRET" >"$sample/etc/site.secret"
+    chown www-data:root "$sample/etc/site.secret" && chmod 640 "$sample/etc/site.secret"
+    chown www-data "$sample/cache"
+    stack_pages "$sample/docroot"
+    chmod -R a+rX "$sample/docroot"
+    sed -e "s#/run/php/site.sock#$sample/run/site.sock#" -e "s#/var/lib/wxtoken/site#$sample/cache#g" \
+        -e "s#/etc/wxtoken/site.secret#$sample/etc/site.secret#" -e "s#wx0123456789abcdef#wx_test_appid#" \
+        "$WX_ROOT/php/fpm-pool.conf.example" >"$sample/pool.conf"
+    echo "php_admin_value[wxtoken.api_base] = $MOCK_URL" >>"$sample/pool.conf"
+    printf '[global]\npid = %s\nerror_log = %s\ndaemonize = no\ninclude = %s\n' \
+        "$sample/run/fpm.pid" "$sample/fpm.log" "$sample/pool.conf" >"$sample/php-fpm.conf"
+    printf 'extension=%s\n' "$EXT" >"$sample/conf.d/20-wxtoken.ini"
+    : >"$sample/php.ini"
+    spawn FPM_PID_sample QUIT env PHP_INI_SCAN_DIR="$sample/conf.d" \
+        "$PHP_FPM" -F -y "$sample/php-fpm.conf" -c "$sample/php.ini" >"$sample/fpm.out" 2>&1
+    if wait_for test -S "$sample/run/site.sock"; then
+        get() { python3 "$WX_ROOT/tests/fpm/fcgi_get.py" "$sample/run/site.sock" "$sample/docroot/token.php"; }
+        out=$(get)
+        check "the sample pool as written serves a token from its secret file (${out:0:12}...)" \
+            bash -c '[ -n "$1" ] && [ "${1:0:5}" != EMPTY ] && [ "$(cat "$2/token.txt")" = "$1" ]' _ "$out" "$sample/cache"
+        # A cache www-data can no longer write: a warning, in php-fpm's log.
+        rm -f "$sample/cache/"*.txt "$sample/cache/"*.lock
+        chown root "$sample/cache" && chmod 755 "$sample/cache"
+        out=$(get)
+        check "... and a wxtoken warning reaches php-fpm's own log" \
+            bash -c 'wait_log() { grep -q "wxtoken: token fetched but not cached" "$1"; }
+                     for i in $(seq 1 600); do wait_log "$1" && exit 0; sleep 0.1; done; exit 1' _ "$sample/fpm.log"
+    else
+        fail "the sample pool as written starts: $(cat "$sample/fpm.log" "$sample/fpm.out" 2>/dev/null | tail -3)"
+    fi
+    stop_group "$FPM_PID_sample"
+else
+    echo "# not run: the sample pool needs root and a www-data user"
+fi
+
 # ================================================================ open_basedir and admin values
 . "$WX_ROOT/tests/fpm/confinement.sh"
 
