@@ -9,7 +9,7 @@ RELEASE  := $(TARGET)/release
 
 export WX_ROOT := $(CURDIR)
 
-.PHONY: all help deps build build-php demo test fmt-check clippy test-rust bench install clean
+.PHONY: all help deps build build-php demo test fmt-check clippy test-rust bench bench-publish install clean
 all: build ## build the workspace (default)
 
 help: ## this list: every target, one line each
@@ -61,8 +61,12 @@ test: deps ## every suite, ending with one "total: N passed, N failed" line
 demo: deps ## fetch a token once against a local mock, reuse it from CLI, C and PHP
 	@bash scripts/demo.sh
 
-bench: deps ## measure every front end vs the legacy script and the floor; writes BENCHMARKS.md
+bench: deps ## measure every front end vs the legacy script and the floor; writes target/bench/BENCHMARKS.md
 	@bash scripts/bench.sh
+
+bench-publish: ## copy the last make bench's report over the committed BENCHMARKS.md
+	@test -f $(TARGET)/bench/BENCHMARKS.md || { echo "run make bench first"; exit 1; }
+	cp $(TARGET)/bench/BENCHMARKS.md BENCHMARKS.md
 
 install: install-c ## install the C library, header and wxtoken.pc under PREFIX
 
