@@ -59,7 +59,8 @@ def main():
     w(f"Written by `make bench` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.\n")
     w(f"Machine: {machine()}.\n")
     w("Rerun with `make bench` (about five minutes; it builds release binaries, starts its own "
-      "`wechat-mock`, redis-server, php-fpm and nginx on loopback, and rewrites this file). Every "
+      "`wechat-mock`, redis-server, php-fpm and nginx on loopback, and writes "
+      "`target/bench/BENCHMARKS.md`; `make bench-publish` copies it here). Every "
       "ratio compares figures measured in the same run; absolute times are for this machine only. "
       "Hit figures are the median of five rounds.\n")
 
