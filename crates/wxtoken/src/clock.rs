@@ -14,6 +14,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + fmt::Debug {
     /// Current Unix time, seconds.
     fn now(&self) -> u64;
+
+    /// Current Unix time, microseconds: what the shared back-off dates its
+    /// failure notes with and measures its windows on. Processes sharing a
+    /// store order their notes by it (did this refresh fail while I
+    /// waited?), so two readings should differ. Defaults to [`now`](Self::now)
+    /// in microseconds.
+    fn now_micros(&self) -> u64 {
+        self.now().saturating_mul(1_000_000)
+    }
 }
 
 /// The real wall clock.
@@ -29,16 +38,27 @@ impl Clock for SystemClock {
             .map(|d| d.as_secs())
             .unwrap_or(0)
     }
+
+    fn now_micros(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64)
+    }
 }
 
 /// A clock that only moves when told to; clones share the same time.
+///
+/// It keeps microseconds. Each [`now_micros`](Clock::now_micros) reading moves
+/// it one microsecond on, so that two events (a wait begun, a failure noted)
+/// never share an instant, as on a real clock; whole seconds move only by
+/// [`set`](Self::set) and [`advance`](Self::advance).
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<AtomicU64>);
 
 impl ManualClock {
     /// A clock standing at `now` (Unix seconds).
     pub fn new(now: u64) -> Self {
-        Self(Arc::new(AtomicU64::new(now)))
+        Self(Arc::new(AtomicU64::new(now.saturating_mul(1_000_000))))
     }
 
     /// A clock standing at the current wall-clock time.
@@ -48,17 +68,22 @@ impl ManualClock {
 
     /// Moves the clock to `now`.
     pub fn set(&self, now: u64) {
-        self.0.store(now, Ordering::SeqCst);
+        self.0.store(now.saturating_mul(1_000_000), Ordering::SeqCst);
     }
 
     /// Moves the clock forward by `secs`.
     pub fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
+        self.0
+            .fetch_add(secs.saturating_mul(1_000_000), Ordering::SeqCst);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
+        self.0.load(Ordering::SeqCst) / 1_000_000
+    }
+
+    fn now_micros(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
     }
 }

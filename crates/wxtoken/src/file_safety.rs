@@ -21,7 +21,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::staged_file::parent_dir;
+use crate::store::files::staged_file::parent_dir;
 
 /// What is wrong with a file that exists but may not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]

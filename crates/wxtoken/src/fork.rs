@@ -16,7 +16,7 @@ type RuntimeSlot = Option<(u32, std::sync::Arc<tokio::runtime::Runtime>)>;
 /// other elsewhere, so taking both here cannot deadlock.
 type Held = (
     MutexGuard<'static, RuntimeSlot>,
-    MutexGuard<'static, crate::fetch::Clients>,
+    MutexGuard<'static, crate::source::http::Clients>,
 );
 
 thread_local! {
@@ -27,7 +27,7 @@ thread_local! {
 
 extern "C" fn prepare() {
     let runtime = crate::blocking::lock_runtime_slot();
-    let clients = crate::fetch::lock_clients();
+    let clients = crate::source::http::lock_clients();
     HELD.with(|h| *h.borrow_mut() = Some((runtime, clients)));
 }
 

@@ -105,30 +105,29 @@
 
 #![deny(missing_docs)]
 
+mod assemble;
 mod blocking;
 mod cache;
 mod cached;
 mod clock;
 mod config;
+mod credential;
 mod error;
-mod failure_note;
-mod fetch;
 mod file_safety;
-mod file_store;
 mod fork;
-mod legacy_format;
-mod legacy_lock;
-mod lock_file;
+mod jssdk;
 mod process_lock;
-mod redis_store;
 mod registry;
 mod settings;
-mod staged_file;
-mod staged_pair;
+mod source;
 mod store;
-mod watched_file;
 
-pub use cache::{wechat_api_source, Status, TokenCache, TokenCacheBuilder};
+pub use assemble::{AppCache, TokenCacheBuilder};
+pub use cache::{Policy, Status, TokenCache};
+pub use credential::{Credential, TicketKind};
+pub use jssdk::{signature as jssdk_signature, JsSdkConfig};
+pub use source::{wechat_api_source, BoxFuture, Fetched, TokenSource};
+pub use store::spec::{FilesSpec, RedisSpec, StoreSpec};
 pub use cached::{Cached, MAX_LIFETIME, MAX_TOKEN_LEN};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
@@ -138,9 +137,8 @@ pub use config::{
 pub use error::{
     Error, ErrorKind, Result, CONFIG_ERRCODES, INVALID_TOKEN_ERRCODES, QUOTA_ERRCODES,
 };
-pub use fetch::{BoxFuture, Fetched, TokenSource};
 pub use fork::install_fork_handlers;
-pub use redis_store::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
+pub use store::redis::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
 pub use registry::{CacheRegistry, RegistryHold};
 pub use settings::{
     setting_index, setting_named, settings_markdown, FlagValue, Setting, SETTINGS, SETTING_COUNT,
@@ -154,7 +152,7 @@ pub use store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 pub mod fuzzing {
     /// The token endpoint's answer; never panics, never echoes `secret`.
     pub fn parse_answer(body: &[u8], secret: &str) -> bool {
-        match crate::fetch::parse_answer(body, "fuzz") {
+        match crate::source::answer::parse_answer(body, "fuzz") {
             Ok(_) => true,
             Err(e) => {
                 assert!(secret.len() < 8 || !e.to_string().contains(secret));
@@ -165,13 +163,13 @@ pub mod fuzzing {
     /// `token.txt` and `expiry.txt` as either side writes them.
     pub fn parse_files(token: &[u8], expiry: &[u8]) -> (Option<String>, u64) {
         (
-            crate::legacy_format::parse_token(token),
-            crate::legacy_format::parse_expiry(expiry),
+            crate::store::files::legacy_format::parse_token(token),
+            crate::store::files::legacy_format::parse_expiry(expiry),
         )
     }
     /// The failure note kept in the lock file.
     pub fn parse_note(text: &str) -> bool {
-        crate::failure_note::FailureNote::decode(text).is_some()
+        crate::cache::failure_note::FailureNote::decode(text).is_some()
     }
 }
 

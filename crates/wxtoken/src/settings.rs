@@ -63,7 +63,7 @@ const fn setting(env: &'static str, ini: &'static CStr, doc: &'static str) -> Se
 }
 
 /// Number of settings.
-pub const SETTING_COUNT: usize = 14;
+pub const SETTING_COUNT: usize = 15;
 
 /// Every setting, in DESIGN.md's order.
 pub const SETTINGS: [Setting; SETTING_COUNT] = [
@@ -177,6 +177,16 @@ pub const SETTINGS: [Setting; SETTING_COUNT] = [
         toml: Some("redis_prefix"),
         default: "`wxtoken`",
         ..setting("WX_REDIS_PREFIX", c"wxtoken.redis_prefix", "Redis key prefix")
+    },
+    Setting {
+        flag: Some("ticket-dir"),
+        toml: Some("ticket_dir"),
+        default: "the token file's directory",
+        ..setting(
+            "WX_TICKET_DIR",
+            c"wxtoken.ticket_dir",
+            "directory of the JS-SDK ticket files (`jsapi_ticket.txt`, ...)",
+        )
     },
 ];
 

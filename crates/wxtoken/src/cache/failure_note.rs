@@ -30,7 +30,7 @@
 //! one every few seconds for everyone together, and pages recover within
 //! about five seconds of WeChat.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, QUOTA_ERRCODES};
 
@@ -67,27 +67,31 @@ pub(crate) struct FailureNote {
     message: String,
 }
 
-/// Wall-clock microseconds. Deliberately not the cache's injected clock:
-/// this orders events between processes (did it fail while I waited?), it
-/// does not decide expiry. Microseconds, because two calls in a row easily
-/// fall into one millisecond.
+/// Wall-clock microseconds, for the unit tests. The cache passes its own
+/// clock's reading ([`Clock::now_micros`](crate::Clock::now_micros)) to every
+/// method that needs the time, so a policy test steps past a back-off window
+/// on a manual clock. Microseconds, because two calls in a row easily fall
+/// into one millisecond.
+#[cfg(test)]
 pub(crate) fn now_us() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
 }
 
 impl FailureNote {
-    /// A note for `appid`'s `error` with credentials of `scope`, failed now,
-    /// following `previous` failures in a row.
+    /// A note for `appid`'s `error` with credentials of `scope`, failed at
+    /// `now_us`, following `previous` failures in a row.
     pub(crate) fn of(
         error: &Error,
         previous: Option<&FailureNote>,
         appid: &str,
         scope: &str,
+        now_us: u64,
     ) -> Self {
         FailureNote {
-            at_us: now_us(),
+            at_us: now_us,
             streak: previous.map_or(1, |p| p.streak.saturating_add(1)),
             appid: appid.to_string(),
             scope: scope.to_string(),
@@ -161,8 +165,8 @@ impl FailureNote {
     /// last until the clock caught up, and re-dating it to "now" at each read
     /// would restart the window at every read, for good. Returns whether it
     /// was re-dated, so the holder can store it again.
-    pub(crate) fn clamp_to_now(&mut self) -> bool {
-        if self.at_us > now_us().saturating_add(FUTURE_TOLERANCE_US) {
+    pub(crate) fn clamp_to_now(&mut self, now_us: u64) -> bool {
+        if self.at_us > now_us.saturating_add(FUTURE_TOLERANCE_US) {
             self.at_us = 0;
             return true;
         }
@@ -184,8 +188,8 @@ impl FailureNote {
     }
 
     /// Whether it failed less than `window` ago.
-    pub(crate) fn within(&self, window: Duration) -> bool {
-        now_us().saturating_sub(self.at_us) < window.as_micros() as u64
+    pub(crate) fn within(&self, window: Duration, now_us: u64) -> bool {
+        now_us.saturating_sub(self.at_us) < window.as_micros() as u64
     }
 
     /// How long nobody asks upstream after this failure: WeChat's minute for
@@ -214,17 +218,17 @@ impl FailureNote {
     }
 
     /// Still inside its back-off window.
-    pub(crate) fn backing_off(&self) -> bool {
-        self.within(self.window())
+    pub(crate) fn backing_off(&self, now_us: u64) -> bool {
+        self.within(self.window(), now_us)
     }
 
     /// The error a caller gets instead of a new attempt.
-    pub(crate) fn to_error(&self) -> Error {
+    pub(crate) fn to_error(&self, now_us: u64) -> Error {
         Error::RecentFailure {
             kind: self.kind,
             errcode: self.errcode,
             message: self.message.clone(),
-            secs_ago: now_us().saturating_sub(self.at_us) / 1_000_000,
+            secs_ago: now_us.saturating_sub(self.at_us) / 1_000_000,
         }
     }
 }
@@ -239,7 +243,7 @@ mod tests {
             errcode: 45009,
             errmsg: "reach max api daily quota limit".into(),
         };
-        let note = FailureNote::of(&e, None, "wx1", "0123abcd");
+        let note = FailureNote::of(&e, None, "wx1", "0123abcd", now_us());
         // Not a configuration error: written as version 2, which the
         // previous release reads too; its scope does not matter.
         assert!(note.encode().starts_with("v2 "));
@@ -256,8 +260,8 @@ mod tests {
         );
         // Not about the credentials: it holds back other credentials too.
         assert!(note.is_for("wx1", || "ffff0000".into()));
-        assert!(note.backing_off() && note.window() == QUOTA_BACKOFF);
-        let again = note.to_error();
+        assert!(note.backing_off(now_us()) && note.window() == QUOTA_BACKOFF);
+        let again = note.to_error(now_us());
         assert_eq!(
             (again.kind(), again.errcode()),
             (ErrorKind::WeChat, Some(45009))
@@ -291,7 +295,7 @@ mod tests {
             errmsg: String::new(),
         };
         let note =
-            FailureNote::decode(&FailureNote::of(&wrong, None, "wx1", "aaaa").encode()).unwrap();
+            FailureNote::decode(&FailureNote::of(&wrong, None, "wx1", "aaaa", now_us()).encode()).unwrap();
         assert!(note.is_for("wx1", || "aaaa".into()));
         assert!(
             !note.is_for("wx1", || "bbbb".into()),
@@ -310,7 +314,7 @@ mod tests {
             errmsg: String::new(),
         };
         for e in [http, busy] {
-            let mut note = FailureNote::of(&e, None, "wx1", "");
+            let mut note = FailureNote::of(&e, None, "wx1", "", now_us());
             note.streak = 30;
             let w = note.window();
             assert!(
@@ -318,14 +322,14 @@ mod tests {
                 "{e}: {w:?}"
             );
         }
-        let mut config = FailureNote::of(&Error::Config("x".into()), None, "wx1", "");
+        let mut config = FailureNote::of(&Error::Config("x".into()), None, "wx1", "", now_us());
         config.streak = 30;
         assert!(config.window() >= MAX_WINDOW);
     }
 
     #[test]
     fn the_window_doubles_with_the_streak_up_to_a_minute() {
-        let mut note = FailureNote::of(&Error::Passive, None, "wx1", "");
+        let mut note = FailureNote::of(&Error::Passive, None, "wx1", "", now_us());
         let mut last = Duration::ZERO;
         for streak in 1..=12 {
             note.streak = streak;
@@ -335,25 +339,25 @@ mod tests {
             assert!(w >= base && w <= base + base / 4, "streak {streak}: {w:?}");
             last = w;
         }
-        let next = FailureNote::of(&Error::Passive, Some(&note), "wx1", "");
+        let next = FailureNote::of(&Error::Passive, Some(&note), "wx1", "", now_us());
         assert_eq!(next.streak, 13);
     }
 
     #[test]
     fn a_note_from_the_future_counts_as_long_past() {
-        let mut note = FailureNote::of(&Error::Passive, None, "wx1", "");
+        let mut note = FailureNote::of(&Error::Passive, None, "wx1", "", now_us());
         note.at_us += 3_600_000_000; // the clock was stepped back an hour
         assert!(
-            note.backing_off(),
+            note.backing_off(now_us()),
             "as dated, it would hold back for an hour"
         );
-        assert!(note.clamp_to_now());
-        assert!(!note.backing_off() && !note.since(1));
-        assert!(!note.clamp_to_now());
+        assert!(note.clamp_to_now(now_us()));
+        assert!(!note.backing_off(now_us()) && !note.since(1));
+        assert!(!note.clamp_to_now(now_us()));
         // Another host's clock a second ahead: taken as it is.
-        let mut skewed = FailureNote::of(&Error::Passive, None, "wx1", "");
+        let mut skewed = FailureNote::of(&Error::Passive, None, "wx1", "", now_us());
         skewed.at_us += 1_000_000;
-        assert!(!skewed.clamp_to_now() && skewed.backing_off());
+        assert!(!skewed.clamp_to_now(now_us()) && skewed.backing_off(now_us()));
     }
 }
 

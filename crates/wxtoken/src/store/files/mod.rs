@@ -21,11 +21,17 @@ use std::time::{Duration, Instant};
 use crate::cached::Cached;
 use crate::error::{Error, Result};
 use crate::file_safety::{check_destination, open_trusted};
-use crate::legacy_format::{parse_expiry, parse_token};
-use crate::lock_file;
-use crate::staged_pair::StagedPair;
+use crate::store::files::legacy_format::{parse_expiry, parse_token};
+use crate::store::files::staged_pair::StagedPair;
+use crate::store::files::watched_file::{FileStat, Watched};
 use crate::store::{LockOutcome, StoreInfo, TokenStore};
-use crate::watched_file::{FileStat, Watched};
+
+pub(crate) mod legacy_format;
+pub(crate) mod legacy_lock;
+pub(crate) mod lock_file;
+pub(crate) mod staged_file;
+pub(crate) mod staged_pair;
+pub(crate) mod watched_file;
 
 /// Files larger than this are not a token or an expiry; reading stops there.
 const MAX_FILE_LEN: u64 = 4096;
@@ -259,7 +265,7 @@ impl FileStore {
             (&self.expiry_path, cached.expires_at.to_string()),
         ] {
             let f = crate::file_safety::open_in_place(path)?;
-            let _legacy = crate::legacy_lock::Exclusive::take(&f);
+            let _legacy = crate::store::files::legacy_lock::Exclusive::take(&f);
             f.set_len(0)?;
             std::os::unix::fs::FileExt::write_all_at(&f, bytes.as_bytes(), 0)?;
             f.sync_data()?;
@@ -309,7 +315,7 @@ impl TokenStore for FileStore {
             // Only for a directory this store has locked in before: one that
             // never existed is a setting, not a deploy.
             let seen = self.dir_seen.load(Ordering::Relaxed);
-            if seen && !crate::staged_file::parent_dir(&self.lock_path).exists() {
+            if seen && !crate::store::files::staged_file::parent_dir(&self.lock_path).exists() {
                 let now = mono_ms() + 1;
                 let since = match self.dir_missing_since.compare_exchange(
                     0,
@@ -367,7 +373,7 @@ impl TokenStore for FileStore {
         let current = open_trusted(&self.token_path)?.map(|(f, _)| f);
         let _legacy_lock = current
             .as_ref()
-            .and_then(crate::legacy_lock::Exclusive::take);
+            .and_then(crate::store::files::legacy_lock::Exclusive::take);
         if let Some(f) = &current {
             let mut now = Vec::new();
             let _ = f.take(MAX_FILE_LEN).read_to_end(&mut now);
@@ -425,6 +431,10 @@ impl TokenStore for FileStore {
         }
     }
 
+    fn paths(&self) -> Option<(PathBuf, PathBuf)> {
+        Some((self.token_path.clone(), self.expiry_path.clone()))
+    }
+
     fn written_at(&self) -> Option<u64> {
         let t = fs::symlink_metadata(&self.token_path)
             .and_then(|m| m.modified())
@@ -445,7 +455,7 @@ fn read_settled(path: &Path) -> Result<Option<(Watched, Vec<u8>)>> {
     let read = read_small(path)?;
     match &read {
         Some((w, bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => {
-            if crate::legacy_lock::wait_for_writer(&w.file) {
+            if crate::store::files::legacy_lock::wait_for_writer(&w.file) {
                 return read_small(path);
             }
             Ok(read)

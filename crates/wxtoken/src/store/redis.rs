@@ -1,15 +1,16 @@
 //! The shared store for sites on several hosts: Redis.
 //!
 //! Keys, all in one cluster hash slot (the `{appid}` hash tag), never holding
-//! the secret, values plain strings any client in any language reads:
+//! the secret, values plain strings any client in any language reads; for
+//! each credential (`access_token`, `jsapi_ticket`, `wx_card_ticket`):
 //!
 //! | key | value | TTL |
 //! |---|---|---|
-//! | `{prefix}:{appid}:access_token` | the token | until it expires |
-//! | `{prefix}:{appid}:access_token:expires_at` | Unix seconds, decimal | the same |
-//! | `{prefix}:{appid}:access_token:fetched_at` | Unix seconds of the fetch, decimal | the same |
-//! | `{prefix}:{appid}:access_token:lock` | a random owner id, while a refresh runs | HTTP timeout + 2 s |
-//! | `{prefix}:{appid}:access_token:failure` | the note of the last failed refresh | 2 minutes |
+//! | `{prefix}:{appid}:{credential}` | the token or ticket | until it expires |
+//! | `{prefix}:{appid}:{credential}:expires_at` | Unix seconds, decimal | the same |
+//! | `{prefix}:{appid}:{credential}:fetched_at` | Unix seconds of the fetch, decimal | the same |
+//! | `{prefix}:{appid}:{credential}:lock` | a random owner id, while a refresh runs | HTTP timeout + 2 s |
+//! | `{prefix}:{appid}:{credential}:failure` | the note of the last failed refresh | 2 minutes |
 //!
 //! (with braces around the appid). A refresh takes the lock with
 //! `SET NX PX` and a random owner, re-reads, fetches, writes both keys in
@@ -42,10 +43,11 @@ use arc_swap::ArcSwapOption;
 use std::time::{Duration, Instant};
 
 use crate::cached::Cached;
-use crate::config::Config;
+use crate::credential::Credential;
 use crate::error::{Error, Result};
-use crate::legacy_format::{parse_expiry, parse_token};
+use crate::store::files::legacy_format::{parse_expiry, parse_token};
 use crate::process_lock::PerProcess;
+use crate::store::spec::RedisSpec;
 use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
 /// How long a process serves what it last read before asking Redis again.
@@ -60,7 +62,7 @@ const NOTE_TTL_SECS: u64 = 120;
 const RELEASE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"#;
 const INVALIDATE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) else return 0 end"#;
 
-/// The key names for one app's token.
+/// The key names for one credential of one app.
 #[derive(Debug, Clone)]
 struct Keys {
     token: String,
@@ -71,8 +73,8 @@ struct Keys {
 }
 
 impl Keys {
-    fn new(prefix: &str, appid: &str) -> Keys {
-        let base = format!("{prefix}:{{{appid}}}:access_token");
+    /// The keys of a credential whose token lives at `base`.
+    fn new(base: String) -> Keys {
         Keys {
             expires_at: format!("{base}:expires_at"),
             fetched_at: format!("{base}:fetched_at"),
@@ -207,26 +209,27 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// The store for `config`'s app on `config`'s Redis URL. Connects on
-    /// first use, not here.
-    ///
-    /// # Panics
-    /// If the configuration names no Redis URL.
-    pub(crate) fn new(config: &Config) -> RedisStore {
-        let url = config
-            .redis_url()
-            .expect("RedisStore::new needs a configuration with a Redis URL")
-            .to_string();
+    /// The store of `appid`'s `credential` on the server `spec` names.
+    /// Connects on first use, not here. Its round trips are bounded by the
+    /// HTTP timeout (at most 3 s each), and a lock lives the HTTP timeout
+    /// plus 2 s, so a crashed holder's lock frees itself.
+    pub(crate) fn new(
+        spec: &RedisSpec,
+        appid: &str,
+        credential: Credential,
+        http_timeout: Duration,
+    ) -> RedisStore {
+        let url = spec.url.clone();
         RedisStore {
             conn: Arc::new(Conn {
                 shown: mask_url(&url),
                 url,
-                ca_file: config.ca_file().map(Into::into),
-                timeout: config.http_timeout().min(MAX_REDIS_TIMEOUT),
+                ca_file: spec.ca_file.clone(),
+                timeout: http_timeout.min(MAX_REDIS_TIMEOUT),
                 slot: PerProcess::new(|| Mutex::new(None)),
             }),
-            keys: Keys::new(config.redis_prefix(), config.appid()),
-            lock_ttl: config.http_timeout() + Duration::from_secs(2),
+            keys: Keys::new(spec.key(appid, credential)),
+            lock_ttl: http_timeout + Duration::from_secs(2),
             memo: ArcSwapOption::empty(),
             permitted: std::sync::atomic::AtomicBool::new(false),
         }
@@ -506,7 +509,7 @@ mod tests {
 
     #[test]
     fn keys_share_one_hash_slot_and_never_hold_the_secret() {
-        let k = Keys::new("wxtoken", "wx123");
+        let k = Keys::new("wxtoken:{wx123}:access_token".into());
         assert_eq!(k.token, "wxtoken:{wx123}:access_token");
         assert_eq!(k.expires_at, "wxtoken:{wx123}:access_token:expires_at");
         for key in [&k.token, &k.expires_at, &k.lock, &k.failure] {

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::file_safety::{self, no_follow, open_error};
-use crate::staged_file::keep_owner;
+use crate::store::files::staged_file::keep_owner;
 use crate::store::{LockOutcome, StoreLock};
 
 /// Held while refreshing; dropping it releases the `flock`.

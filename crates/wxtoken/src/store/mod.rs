@@ -11,11 +11,17 @@
 //!
 //! A store keeps one `(token, expires_at)` pair, a lock that serialises
 //! refreshes among everyone sharing the store, and a note of the last failed
-//! refresh that the lock holder can read and write. A second credential of
-//! the same form (the JS-SDK `jsapi_ticket`) is a second store instance with
-//! its own key or files, under the same policy.
+//! refresh that the lock holder can read and write. Each credential (the
+//! access token, the JS-SDK tickets) is a store instance of its own, with its
+//! own key or files, under the same policy; [`StoreSpec`](crate::StoreSpec)
+//! says which store a configuration names and opens it for any credential.
+
+pub(crate) mod files;
+pub(crate) mod redis;
+pub(crate) mod spec;
 
 use std::fmt;
+use std::path::PathBuf;
 
 use crate::cached::Cached;
 use crate::error::Result;
@@ -159,6 +165,11 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
 
     /// When the stored token was written (Unix seconds), if the store knows.
     fn written_at(&self) -> Option<u64> {
+        None
+    }
+
+    /// The token file and the expiry file, for a store made of files.
+    fn paths(&self) -> Option<(PathBuf, PathBuf)> {
         None
     }
 }

@@ -30,8 +30,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::file_safety;
-use crate::lock_file;
-use crate::staged_file::{parent_dir, sync_dir, Staged};
+use crate::store::files::lock_file;
+use crate::store::files::staged_file::{parent_dir, sync_dir, Staged};
 
 /// The pair's files and its lock file, which carries the commit record.
 ///

@@ -12,16 +12,12 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::settings::SETTING_NAMES;
+use crate::store::spec::{StoreGiven, StoreSpec};
 
-/// Default token file, as in the legacy script.
-pub const DEFAULT_TOKEN_FILE: &str = "token.txt";
-/// Default expiry file, as in the legacy script.
-pub const DEFAULT_EXPIRY_FILE: &str = "expiry.txt";
+pub use crate::store::spec::{DEFAULT_EXPIRY_FILE, DEFAULT_REDIS_PREFIX, DEFAULT_TOKEN_FILE};
 /// Default API base URLs: WeChat's main host, then its disaster-recovery
 /// host, tried when the first cannot be reached.
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com,https://api2.weixin.qq.com";
-/// Default prefix of the Redis keys.
-pub const DEFAULT_REDIS_PREFIX: &str = "wxtoken";
 /// Default refresh margin: refresh this many seconds before expiry.
 pub const DEFAULT_REFRESH_MARGIN: u64 = 300;
 /// Default HTTP timeout.
@@ -87,18 +83,16 @@ impl fmt::Display for Secret {
 pub struct Config {
     appid: String,
     secret: Secret,
-    token_file: PathBuf,
-    expiry_file: PathBuf,
+    /// Where every credential lives (files or Redis).
+    store: StoreSpec,
     api_base: Vec<String>,
     refresh_margin: u64,
     mode: Mode,
     http_timeout: Duration,
-    redis_url: Option<String>,
     passive: bool,
     ca_file: Option<PathBuf>,
     secret_file: Option<PathBuf>,
     allow_http: bool,
-    redis_prefix: String,
 }
 
 impl Config {
@@ -120,13 +114,17 @@ impl Config {
     pub fn secret(&self) -> &Secret {
         &self.secret
     }
+    /// Where every credential lives.
+    pub fn store(&self) -> &StoreSpec {
+        &self.store
+    }
     /// Path of `token.txt`.
     pub fn token_file(&self) -> &Path {
-        &self.token_file
+        self.store.files().token_file()
     }
     /// Path of `expiry.txt`.
     pub fn expiry_file(&self) -> &Path {
-        &self.expiry_file
+        self.store.files().expiry_file()
     }
     /// API base URLs, tried in order; no trailing slash.
     pub fn api_base(&self) -> &[String] {
@@ -146,11 +144,13 @@ impl Config {
     }
     /// Redis URL for a shared store (`None`: the files).
     pub fn redis_url(&self) -> Option<&str> {
-        self.redis_url.as_deref()
+        self.store.redis().map(|r| r.url.as_str())
     }
     /// Prefix of the Redis keys.
     pub fn redis_prefix(&self) -> &str {
-        &self.redis_prefix
+        self.store
+            .redis()
+            .map_or(DEFAULT_REDIS_PREFIX, |r| r.prefix.as_str())
     }
     /// Read-only mode: never fetch.
     pub fn passive(&self) -> bool {
@@ -206,14 +206,14 @@ impl Config {
     }
 
     /// The effective settings as `(environment name, value)` pairs, secret
-    /// masked; for `phpinfo()`, `wxtoken status` and diagnostics.
+    /// masked, in the settings table's order; for `phpinfo()`, `wxtoken
+    /// status` and diagnostics.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
         let path = |p: &Path| p.display().to_string();
-        vec![
+        let switch = |on: bool| if on { "1" } else { "0" }.to_string();
+        let mut rows = vec![
             ("WX_APPID", self.appid.clone()),
             ("WX_APPSECRET", "***".to_string()),
-            ("WX_TOKEN_FILE", path(&self.token_file)),
-            ("WX_EXPIRY_FILE", path(&self.expiry_file)),
             ("WX_API_BASE", self.api_base.join(",")),
             ("WX_REFRESH_MARGIN", self.refresh_margin.to_string()),
             ("WX_TOKEN_MODE", self.mode.as_str().to_string()),
@@ -221,17 +221,7 @@ impl Config {
                 "WX_HTTP_TIMEOUT",
                 format!("{}", self.http_timeout.as_secs_f64()),
             ),
-            (
-                "WX_REDIS_URL",
-                self.redis_url
-                    .as_deref()
-                    .map(crate::redis_store::mask_url)
-                    .unwrap_or_else(|| "(none)".into()),
-            ),
-            (
-                "WX_PASSIVE",
-                if self.passive { "1" } else { "0" }.to_string(),
-            ),
+            ("WX_PASSIVE", switch(self.passive)),
             (
                 "WX_CA_FILE",
                 self.ca_file
@@ -246,12 +236,12 @@ impl Config {
                     .map(path)
                     .unwrap_or_else(|| "(none)".into()),
             ),
-            (
-                "WX_ALLOW_HTTP",
-                if self.allow_http { "1" } else { "0" }.to_string(),
-            ),
-            ("WX_REDIS_PREFIX", self.redis_prefix.clone()),
-        ]
+            ("WX_ALLOW_HTTP", switch(self.allow_http)),
+        ];
+        rows.extend(self.store.describe());
+        // The table's order, whoever describes which setting.
+        rows.sort_by_key(|(name, _)| SETTING_NAMES.iter().position(|n| n == name));
+        rows
     }
 }
 
@@ -292,6 +282,7 @@ pub struct ConfigBuilder {
     secret_file: Option<PathBuf>,
     allow_http: Option<Given<bool>>,
     redis_prefix: Option<String>,
+    ticket_dir: Option<PathBuf>,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -361,6 +352,7 @@ impl ConfigBuilder {
             "WX_REDIS_URL" => self.redis_url = Some(v),
             "WX_PASSIVE" => self.passive = Some(Given::Text(v)),
             "WX_CA_FILE" => self.ca_file = Some(v.into()),
+            "WX_TICKET_DIR" => self.ticket_dir = Some(v.into()),
             other => return Err(Error::Config(format!("unknown setting {other}"))),
         }
         Ok(self)
@@ -442,6 +434,11 @@ impl ConfigBuilder {
         self.ca_file = Some(path.into());
         self
     }
+    /// Directory of the JS-SDK ticket files (default: the token file's).
+    pub fn ticket_dir(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ticket_dir = Some(path.into());
+        self
+    }
 
     /// Validates everything and returns the configuration, or an error naming
     /// the first bad setting (never echoing the secret).
@@ -476,13 +473,15 @@ impl ConfigBuilder {
             }
         };
         check_secret(&secret, secret_name)?;
-        let token_file = non_empty_path(self.token_file, DEFAULT_TOKEN_FILE, "WX_TOKEN_FILE")?;
-        let expiry_file = non_empty_path(self.expiry_file, DEFAULT_EXPIRY_FILE, "WX_EXPIRY_FILE")?;
-        if token_file == expiry_file {
-            return Err(Error::Config(
-                "token file and expiry file are the same path".into(),
-            ));
-        }
+        let ca_file = self.ca_file.filter(|p| !p.as_os_str().is_empty());
+        let store = StoreSpec::parse(StoreGiven {
+            token_file: self.token_file,
+            expiry_file: self.expiry_file,
+            ticket_dir: self.ticket_dir,
+            redis_url: self.redis_url,
+            redis_prefix: self.redis_prefix,
+            ca_file: ca_file.clone(),
+        })?;
         let allow_http = flag(self.allow_http.as_ref(), "allow http", "WX_ALLOW_HTTP")?;
         let api_base = parse_api_base(
             self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE),
@@ -543,46 +542,20 @@ impl ConfigBuilder {
             }
         };
         let passive = flag(self.passive.as_ref(), "passive", "WX_PASSIVE")?;
-        let redis_url = self.redis_url.filter(|s| !s.trim().is_empty());
-        if let Some(url) = &redis_url {
-            let ok = (url.starts_with("redis://") || url.starts_with("rediss://"))
-                && redis::Client::open(url.as_str()).is_ok();
-            if !ok {
-                return Err(Error::Config(format!(
-                    "Redis URL must be redis://[user:pass@]host[:port][/db] or rediss://..., got {:?} (WX_REDIS_URL)",
-                    crate::redis_store::mask_url(url)
-                )));
-            }
-        }
-        let redis_prefix = match self.redis_prefix.as_deref().map(str::trim) {
-            None | Some("") => DEFAULT_REDIS_PREFIX.to_string(),
-            Some(p) if p.chars().all(|c| c.is_ascii_graphic() && c != '{' && c != '}') => {
-                p.to_string()
-            }
-            Some(p) => {
-                return Err(Error::Config(format!(
-                    "Redis prefix must be printable ASCII without spaces or braces, got {p:?} (WX_REDIS_PREFIX)"
-                )))
-            }
-        };
-        let ca_file = self.ca_file.filter(|p| !p.as_os_str().is_empty());
         Ok(Config {
             appid,
             secret: Secret(secret),
-            token_file,
-            expiry_file,
+            store,
             api_base,
             refresh_margin,
             mode,
             http_timeout,
-            redis_url,
             passive,
             ca_file,
             secret_file: self
                 .secret_file
                 .filter(|_| secret_name == "WX_APPSECRET_FILE"),
             allow_http,
-            redis_prefix,
         })
     }
 }
@@ -650,14 +623,6 @@ fn is_loopback(host: &str) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn non_empty_path(p: Option<PathBuf>, default: &str, name: &str) -> Result<PathBuf> {
-    match p {
-        None => Ok(PathBuf::from(default)),
-        Some(p) if p.as_os_str().is_empty() => Err(Error::Config(format!("{name} is empty"))),
-        Some(p) => Ok(p),
-    }
 }
 
 fn parse_api_base(s: &str, allow_http: bool) -> Result<Vec<String>> {

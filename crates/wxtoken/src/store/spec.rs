@@ -1,0 +1,291 @@
+//! Which store a configuration names, and where each credential lives in it.
+//!
+//! The store settings (`WX_TOKEN_FILE`, `WX_EXPIRY_FILE`, `WX_TICKET_DIR`,
+//! `WX_REDIS_URL`, `WX_REDIS_PREFIX`) are parsed and checked here, once, and
+//! a [`StoreSpec`] opens the store for any credential of any app: the
+//! configuration knows nothing of how a store works, and no store reads the
+//! configuration. A new kind of store is a variant here and a file beside
+//! `files/` and `redis.rs`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::credential::Credential;
+use crate::error::{Error, Result};
+use crate::store::files::FileStore;
+use crate::store::redis::{mask_url, RedisStore};
+use crate::store::TokenStore;
+
+/// Default token file, as in the legacy script.
+pub const DEFAULT_TOKEN_FILE: &str = "token.txt";
+/// Default expiry file, as in the legacy script.
+pub const DEFAULT_EXPIRY_FILE: &str = "expiry.txt";
+/// Default prefix of the Redis keys.
+pub const DEFAULT_REDIS_PREFIX: &str = "wxtoken";
+
+/// The legacy files: the token pair, and the tickets' pairs beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FilesSpec {
+    token_file: PathBuf,
+    expiry_file: PathBuf,
+    /// Where the tickets' files go; `None`: the token file's directory.
+    ticket_dir: Option<PathBuf>,
+}
+
+impl FilesSpec {
+    /// The access token's file.
+    pub fn token_file(&self) -> &Path {
+        &self.token_file
+    }
+
+    /// The access token's expiry file.
+    pub fn expiry_file(&self) -> &Path {
+        &self.expiry_file
+    }
+
+    /// Where the tickets' files go, when it is not the token file's
+    /// directory.
+    pub fn ticket_dir(&self) -> Option<&Path> {
+        self.ticket_dir.as_deref()
+    }
+
+    /// The two files of `credential`: the configured pair for the access
+    /// token; `<kind>.txt` and `<kind>_expiry.txt` in the ticket directory
+    /// (by default the token file's) for a ticket, e.g. `jsapi_ticket.txt`
+    /// and `jsapi_ticket_expiry.txt`.
+    pub fn paths(&self, credential: Credential) -> (PathBuf, PathBuf) {
+        match credential {
+            Credential::AccessToken => (self.token_file.clone(), self.expiry_file.clone()),
+            other => {
+                let dir = match &self.ticket_dir {
+                    Some(dir) => dir.clone(),
+                    None => self
+                        .token_file
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default(),
+                };
+                let key = other.key();
+                (
+                    dir.join(format!("{key}.txt")),
+                    dir.join(format!("{key}_expiry.txt")),
+                )
+            }
+        }
+    }
+}
+
+/// A Redis server and the prefix of the keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RedisSpec {
+    pub(crate) url: String,
+    pub(crate) prefix: String,
+    pub(crate) ca_file: Option<PathBuf>,
+}
+
+impl RedisSpec {
+    /// The key of `credential` for `appid`; the credential's other keys
+    /// (`:expires_at`, `:lock`, ...) add a suffix to it. Every key of an app
+    /// shares its hash slot through the `{appid}` tag.
+    pub fn key(&self, appid: &str, credential: Credential) -> String {
+        format!("{}:{{{appid}}}:{}", self.prefix, credential.key())
+    }
+}
+
+/// Where every credential of a configuration lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StoreSpec {
+    files: FilesSpec,
+    /// A store shared between hosts, used instead of the files.
+    redis: Option<RedisSpec>,
+}
+
+/// The store settings as given (text, unchecked).
+#[derive(Debug, Default)]
+pub(crate) struct StoreGiven {
+    pub(crate) token_file: Option<PathBuf>,
+    pub(crate) expiry_file: Option<PathBuf>,
+    pub(crate) ticket_dir: Option<PathBuf>,
+    pub(crate) redis_url: Option<String>,
+    pub(crate) redis_prefix: Option<String>,
+    pub(crate) ca_file: Option<PathBuf>,
+}
+
+impl StoreSpec {
+    /// Checks the store settings, naming the first bad one.
+    pub(crate) fn parse(given: StoreGiven) -> Result<StoreSpec> {
+        let token_file = non_empty_path(given.token_file, DEFAULT_TOKEN_FILE, "WX_TOKEN_FILE")?;
+        let expiry_file =
+            non_empty_path(given.expiry_file, DEFAULT_EXPIRY_FILE, "WX_EXPIRY_FILE")?;
+        if token_file == expiry_file {
+            return Err(Error::Config(
+                "token file and expiry file are the same path".into(),
+            ));
+        }
+        let ticket_dir = given.ticket_dir.filter(|p| !p.as_os_str().is_empty());
+        let redis_url = given.redis_url.filter(|s| !s.trim().is_empty());
+        if let Some(url) = &redis_url {
+            let ok = (url.starts_with("redis://") || url.starts_with("rediss://"))
+                && redis::Client::open(url.as_str()).is_ok();
+            if !ok {
+                return Err(Error::Config(format!(
+                    "Redis URL must be redis://[user:pass@]host[:port][/db] or rediss://..., got {:?} (WX_REDIS_URL)",
+                    mask_url(url)
+                )));
+            }
+        }
+        let prefix = match given.redis_prefix.as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_REDIS_PREFIX.to_string(),
+            Some(p) if p.chars().all(|c| c.is_ascii_graphic() && c != '{' && c != '}') => {
+                p.to_string()
+            }
+            Some(p) => {
+                return Err(Error::Config(format!(
+                    "Redis prefix must be printable ASCII without spaces or braces, got {p:?} (WX_REDIS_PREFIX)"
+                )))
+            }
+        };
+        Ok(StoreSpec {
+            files: FilesSpec {
+                token_file,
+                expiry_file,
+                ticket_dir,
+            },
+            redis: redis_url.map(|url| RedisSpec {
+                url,
+                prefix,
+                ca_file: given.ca_file.filter(|p| !p.as_os_str().is_empty()),
+            }),
+        })
+    }
+
+    /// `"files"` or `"redis"`.
+    pub fn kind(&self) -> &'static str {
+        match self.redis {
+            Some(_) => "redis",
+            None => "files",
+        }
+    }
+
+    /// The file settings (always set: the defaults when not given).
+    pub fn files(&self) -> &FilesSpec {
+        &self.files
+    }
+
+    /// The Redis store, if one is configured (the files are then unused).
+    pub fn redis(&self) -> Option<&RedisSpec> {
+        self.redis.as_ref()
+    }
+
+    /// The files of `credential`, if the files are the store.
+    pub fn paths(&self, credential: Credential) -> Option<(PathBuf, PathBuf)> {
+        self.redis
+            .is_none()
+            .then(|| self.files.paths(credential))
+    }
+
+    /// The store settings as `(environment name, value)`, password masked.
+    pub(crate) fn describe(&self) -> [(&'static str, String); 5] {
+        let path = |p: &Path| p.display().to_string();
+        [
+            ("WX_TOKEN_FILE", path(&self.files.token_file)),
+            ("WX_EXPIRY_FILE", path(&self.files.expiry_file)),
+            (
+                "WX_TICKET_DIR",
+                self.files
+                    .ticket_dir
+                    .as_deref()
+                    .map_or_else(|| "(the token file's directory)".into(), path),
+            ),
+            (
+                "WX_REDIS_URL",
+                self.redis
+                    .as_ref()
+                    .map_or_else(|| "(none)".into(), |r| mask_url(&r.url)),
+            ),
+            (
+                "WX_REDIS_PREFIX",
+                self.redis
+                    .as_ref()
+                    .map_or(DEFAULT_REDIS_PREFIX, |r| r.prefix.as_str())
+                    .to_string(),
+            ),
+        ]
+    }
+
+    /// The store of `appid`'s `credential`. Opens and connects nothing yet:
+    /// each store does that on first use. `http_timeout` bounds a store's
+    /// own waits (a Redis round trip, the life of a Redis lock).
+    pub fn open(
+        &self,
+        appid: &str,
+        credential: Credential,
+        http_timeout: Duration,
+    ) -> Arc<dyn TokenStore> {
+        match &self.redis {
+            Some(redis) => Arc::new(RedisStore::new(redis, appid, credential, http_timeout)),
+            None => {
+                let (token, expiry) = self.files.paths(credential);
+                Arc::new(FileStore::new(token, expiry))
+            }
+        }
+    }
+}
+
+fn non_empty_path(p: Option<PathBuf>, default: &str, name: &str) -> Result<PathBuf> {
+    match p {
+        None => Ok(PathBuf::from(default)),
+        Some(p) if p.as_os_str().is_empty() => Err(Error::Config(format!("{name} is empty"))),
+        Some(p) => Ok(p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::credential::TicketKind;
+
+    fn spec(ticket_dir: Option<&str>, redis: Option<&str>) -> StoreSpec {
+        StoreSpec::parse(StoreGiven {
+            token_file: Some("/var/cache/wx/token.txt".into()),
+            ticket_dir: ticket_dir.map(Into::into),
+            redis_url: redis.map(Into::into),
+            ..StoreGiven::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn tickets_live_beside_the_token_or_in_their_own_directory() {
+        let jsapi = Credential::Ticket(TicketKind::Jsapi);
+        let (t, e) = spec(None, None).paths(jsapi).unwrap();
+        assert_eq!(t, Path::new("/var/cache/wx/jsapi_ticket.txt"));
+        assert_eq!(e, Path::new("/var/cache/wx/jsapi_ticket_expiry.txt"));
+        let card = Credential::Ticket(TicketKind::WxCard);
+        let (t, e) = spec(Some("/srv/t"), None).paths(card).unwrap();
+        assert_eq!(t, Path::new("/srv/t/wx_card_ticket.txt"));
+        assert_eq!(e, Path::new("/srv/t/wx_card_ticket_expiry.txt"));
+        // A bare file name keeps its tickets in the same (current) directory.
+        let bare = StoreSpec::parse(StoreGiven::default()).unwrap();
+        assert_eq!(
+            bare.paths(jsapi).unwrap().0,
+            Path::new("jsapi_ticket.txt")
+        );
+        assert!(spec(None, Some("redis://127.0.0.1")).paths(jsapi).is_none());
+    }
+
+    #[test]
+    fn redis_keys_per_credential_share_the_app_slot() {
+        let s = spec(None, Some("redis://127.0.0.1"));
+        let r = s.redis().unwrap();
+        assert_eq!(
+            r.key("wx1", Credential::AccessToken),
+            "wxtoken:{wx1}:access_token"
+        );
+        assert_eq!(
+            r.key("wx1", Credential::Ticket(TicketKind::Jsapi)),
+            "wxtoken:{wx1}:jsapi_ticket"
+        );
+    }
+}
