@@ -30,6 +30,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/mock/expires_in", any(expires_in))
         .route("/mock/advance", any(advance))
         .route("/mock/reset", any(reset))
+        .route("/mock/revoke", any(revoke))
 }
 
 /// The `/mock/stats` answer. A struct rather than `json!` because
@@ -42,6 +43,9 @@ struct StatsBody<'a> {
     business_calls: u64,
     tokens_issued: u64,
     last_token: Option<&'a str>,
+    ticket_calls: u64,
+    tickets_issued: u64,
+    last_ticket: Option<&'a str>,
 }
 
 impl<'a> From<&'a Stats> for StatsBody<'a> {
@@ -52,6 +56,9 @@ impl<'a> From<&'a Stats> for StatsBody<'a> {
             business_calls: s.business_calls,
             tokens_issued: s.tokens_issued,
             last_token: s.last_token.as_deref(),
+            ticket_calls: s.ticket_calls,
+            tickets_issued: s.tickets_issued,
+            last_ticket: s.last_ticket.as_deref(),
         }
     }
 }
@@ -83,6 +90,11 @@ async fn advance(State(shared): State<Arc<Shared>>, Query(params): Query<Params>
     Ok(ok())
 }
 
+async fn revoke(State(shared): State<Arc<Shared>>) -> Response {
+    shared.state().revoke_tokens();
+    ok()
+}
+
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {
     shared.reset();
     ok()
@@ -102,7 +114,7 @@ fn number<T: FromStr>(params: &Params, name: &str) -> Result<T, BadRequest> {
         .map_err(|_| BadRequest(format!("parameter '{name}' is not a valid number")))
 }
 
-/// `/mock/fault?kind=...[&errcode=N][&ms=N][&times=N]`.
+/// `/mock/fault?kind=...[&errcode=N][&ms=N][&times=N][&endpoint=ticket]`.
 async fn fault(State(shared): State<Arc<Shared>>, Query(params): Query<Params>) -> Answer {
     let kind = params
         .get("kind")
@@ -126,7 +138,11 @@ async fn fault(State(shared): State<Arc<Shared>>, Query(params): Query<Params>) 
         None => None,
         Some(_) => Some(number::<u32>(&params, "times")?),
     };
-    shared.state().set_fault(fault, times);
+    match params.get("endpoint") {
+        None | Some("token") => shared.state().set_fault(fault, times),
+        Some("ticket") => shared.state().set_ticket_fault(fault, times),
+        Some(_) => return Err(BadRequest("endpoint must be token or ticket".into())),
+    }
     Ok(ok())
 }
 
@@ -144,9 +160,9 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&StatsBody::from(&s)).unwrap(),
-            r#"{"token_calls":1,"stable_calls":0,"business_calls":0,"tokens_issued":1,"last_token":"T"}"#
+            r#"{"token_calls":1,"stable_calls":0,"business_calls":0,"tokens_issued":1,"last_token":"T","ticket_calls":0,"tickets_issued":0,"last_ticket":null}"#
         );
         let empty = serde_json::to_string(&StatsBody::from(&Stats::default())).unwrap();
-        assert!(empty.ends_with(r#""last_token":null}"#));
+        assert!(empty.ends_with(r#""last_token":null,"ticket_calls":0,"tickets_issued":0,"last_ticket":null}"#));
     }
 }

@@ -14,8 +14,12 @@
 //! - `GET /cgi-bin/getcallbackip?access_token=..`: a business call that tells
 //!   valid (`ip_list`), expired/retired (42001) and unknown (40001) tokens
 //!   apart.
-//! - `/mock/stats`, `/mock/fault`, `/mock/expires_in`, `/mock/advance`,
-//!   `/mock/reset`: control endpoints mirroring the [`MockServer`] methods.
+//! - `GET /cgi-bin/ticket/getticket?access_token=..&type=jsapi|wx_card`: a
+//!   new JS-SDK ticket, the access token checked like a business call's.
+//! - `/mock/stats`, `/mock/fault` (`&endpoint=ticket` for the ticket
+//!   endpoint's own fault), `/mock/expires_in`, `/mock/advance`,
+//!   `/mock/revoke`, `/mock/reset`: control endpoints mirroring the
+//!   [`MockServer`] methods.
 //!
 //! The clock is wall time plus an offset that [`MockServer::advance`] moves,
 //! so tests can let tokens expire without sleeping.
@@ -37,6 +41,7 @@ mod params;
 mod server;
 mod shared;
 mod state;
+mod ticket;
 mod token;
 mod wechat;
 

@@ -100,6 +100,18 @@ impl MockServer {
         self.shared.state().set_fault(fault, times);
     }
 
+    /// Makes the ticket endpoint misbehave as `fault`, apart from the token
+    /// endpoints, for the next `times` calls or until changed.
+    pub fn set_ticket_fault(&self, fault: Option<Fault>, times: Option<u32>) {
+        self.shared.state().set_ticket_fault(fault, times);
+    }
+
+    /// Revokes every access token issued so far (they answer 40001), as a
+    /// secret reset does, keeping the counters.
+    pub fn revoke_tokens(&self) {
+        self.shared.state().revoke_tokens();
+    }
+
     /// Sets the `expires_in` of tokens issued from now on (any value, even
     /// 0 or negative, is passed through to clients).
     pub fn set_expires_in(&self, secs: i64) {

@@ -86,6 +86,12 @@ pub struct Stats {
     /// The token in the most recent successful answer of either token
     /// endpoint, `None` if there was none since start or reset.
     pub last_token: Option<String>,
+    /// Requests to `/cgi-bin/ticket/getticket`, failures and faults included.
+    pub ticket_calls: u64,
+    /// Tickets handed out by `/cgi-bin/ticket/getticket`.
+    pub tickets_issued: u64,
+    /// The ticket in the most recent successful ticket answer.
+    pub last_ticket: Option<String>,
 }
 
 /// What a token endpoint hands back on success.
@@ -150,6 +156,10 @@ pub struct State {
     unretired_plain: Vec<u64>,
     /// Serial of the current stable token, if one was issued.
     stable: Option<u64>,
+    /// The fault of the ticket endpoint, apart from the token endpoints'.
+    ticket_fault: Option<Fault>,
+    /// Ticket calls `ticket_fault` still applies to; `None` = until changed.
+    ticket_fault_left: Option<u32>,
 }
 
 const MIN_PRUNE_AT: usize = 256;
@@ -171,6 +181,8 @@ impl State {
             prune_at: MIN_PRUNE_AT,
             unretired_plain: Vec::new(),
             stable: None,
+            ticket_fault: None,
+            ticket_fault_left: None,
         }
     }
 
@@ -249,11 +261,61 @@ impl State {
         self.stats = Stats::default();
         self.fault = None;
         self.fault_left = None;
+        self.revoke_tokens();
+        self.ticket_fault = None;
+        self.ticket_fault_left = None;
+    }
+
+    /// Every access token issued so far becomes unknown (40001), as after a
+    /// secret reset, without touching the counters or the fault.
+    pub fn revoke_tokens(&mut self) {
         self.first_serial = self.next_serial;
         self.live.clear();
         self.prune_at = MIN_PRUNE_AT;
         self.unretired_plain.clear();
         self.stable = None;
+    }
+
+    /// Counts a request to the ticket endpoint and returns the fault to
+    /// apply to it, if any, using up one of its remaining `times`.
+    pub fn begin_ticket_call(&mut self) -> Option<Fault> {
+        self.stats.ticket_calls += 1;
+        let fault = self.ticket_fault.clone()?;
+        if let Some(left) = self.ticket_fault_left.as_mut() {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                self.ticket_fault = None;
+                self.ticket_fault_left = None;
+            }
+        }
+        Some(fault)
+    }
+
+    /// Sets (or with `None` clears) the ticket endpoint's fault, for the next
+    /// `times` calls or until changed.
+    pub fn set_ticket_fault(&mut self, fault: Option<Fault>, times: Option<u32>) {
+        if fault.is_none() || times == Some(0) {
+            self.ticket_fault = None;
+            self.ticket_fault_left = None;
+        } else {
+            self.ticket_fault = fault;
+            self.ticket_fault_left = times;
+        }
+    }
+
+    /// A new ticket of `kind` (`jsapi`, `wx_card`), with the lifetime of
+    /// tokens.
+    pub fn issue_ticket(&mut self, kind: &str) -> Grant {
+        self.stats.tickets_issued += 1;
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        // Ticket-shaped (WeChat's are about 86 characters), unique per server.
+        let ticket = format!("TICKET_{kind}_{}", self.mint.make(serial));
+        self.stats.last_ticket = Some(ticket.clone());
+        Grant {
+            access_token: ticket,
+            expires_in: self.expires_in,
+        }
     }
 
     /// A copy of the counters.

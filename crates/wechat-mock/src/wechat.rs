@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/cgi-bin/token", any(token))
         .route("/cgi-bin/stable_token", any(stable_token))
         .route("/cgi-bin/getcallbackip", any(getcallbackip))
+        .route("/cgi-bin/ticket/getticket", any(crate::ticket::getticket))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -60,6 +61,7 @@ pub fn errmsg(code: i64) -> &'static str {
         40001 => "invalid credential, access_token is invalid or not latest",
         40002 => "invalid grant_type",
         40013 => "invalid appid",
+        40097 => "invalid args",
         40125 => "invalid appsecret",
         40164 => "invalid ip 127.0.0.1, not in whitelist",
         40243 => "AppSecret has been frozen, please unfreeze it",
@@ -196,7 +198,7 @@ async fn read_body(request: Request) -> Result<Bytes, Response> {
 }
 
 /// The broken answer for `fault` (all but `Slow`, which answers normally).
-fn fault_response(fault: &Fault, shared: &Shared) -> Response {
+pub(crate) fn fault_response(fault: &Fault, shared: &Shared) -> Response {
     match fault {
         Fault::Errcode(code) => error_response(*code),
         // Deliberately not errcode-shaped: a client must act on the status,

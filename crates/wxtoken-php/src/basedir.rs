@@ -31,16 +31,16 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
-use wxtoken::{Config, TokenCache};
+use wxtoken::{AppCache, Config, Credential};
 
 /// One check remembered.
 struct Checked {
     /// `open_basedir` as it was.
     basedir: String,
     /// The address of the cache checked.
-    cache: *const TokenCache,
+    cache: *const AppCache,
     /// Holds that address for this memo alone (see the module docs).
-    _hold: Weak<TokenCache>,
+    _hold: Weak<AppCache>,
     /// The current directory, when an entry of `basedir` is relative: PHP
     /// resolves `.` (the script's directory) against it.
     cwd: Option<Vec<u8>>,
@@ -75,7 +75,7 @@ fn open_basedir() -> Option<String> {
 
 /// Refuses `cache` (an error message for `wxtoken_last_error()`) when any
 /// file its configuration names lies outside `open_basedir`.
-pub fn check(cache: &Arc<TokenCache>) -> Result<(), String> {
+pub fn check(cache: &Arc<AppCache>) -> Result<(), String> {
     match open_basedir() {
         Some(basedir) => check_in(basedir, cache),
         None => Ok(()),
@@ -83,7 +83,7 @@ pub fn check(cache: &Arc<TokenCache>) -> Result<(), String> {
 }
 
 /// [`check`] for this `open_basedir` value, remembered for this cache.
-fn check_in(basedir: String, cache: &Arc<TokenCache>) -> Result<(), String> {
+fn check_in(basedir: String, cache: &Arc<AppCache>) -> Result<(), String> {
     LAST.with(|last| {
         if let Some(c) = last.borrow().as_ref() {
             if std::ptr::eq(c.cache, Arc::as_ptr(cache))
@@ -161,6 +161,17 @@ fn check_paths(config: &Config, basedir: &str) -> Result<(), String> {
             }
         }
     }
+    // The tickets' files, wherever they are (the token file's directory, or
+    // WX_TICKET_DIR): a ticket is read through the same cache.
+    for credential in Credential::ALL {
+        if let Some((ticket, expiry)) = config.store().paths(credential) {
+            for path in [ticket, expiry] {
+                if !allowed(&path, basedir) {
+                    return Err(outside(&format!("{credential} file"), &path, basedir));
+                }
+            }
+        }
+    }
     Ok(())
 }
 
@@ -215,7 +226,7 @@ mod tests {
         assert!(!allowed(&app.join("etc/passwd"), base));
     }
 
-    fn cache_in(dir: &Path) -> Arc<TokenCache> {
+    fn cache_in(dir: &Path) -> Arc<AppCache> {
         let config = Config::builder()
             .appid("wx_basedir_test")
             .secret("s")
@@ -223,7 +234,7 @@ mod tests {
             .expiry_file(dir.join("expiry.txt"))
             .build()
             .unwrap();
-        Arc::new(TokenCache::new(config))
+        Arc::new(AppCache::new(config))
     }
 
     #[test]

@@ -31,8 +31,8 @@ use crate::{current_cache, guarded, record, LAST_ERROR};
 pub fn get_token() -> String {
     record(guarded(|| {
         let cache = current_cache()?;
-        let token = cache.get_token().map_err(|e| e.to_string());
-        crate::report::after_call(cache.last_warning());
+        let token = cache.token().get_token().map_err(|e| e.to_string());
+        crate::report::after_call(cache.token().last_warning());
         token
     }))
     .unwrap_or_default()
@@ -95,6 +95,7 @@ pub fn wxtoken_last_error() -> String {
 pub fn invalidate(failed: &str) -> bool {
     record(guarded(|| {
         current_cache()?
+            .token()
             .invalidate(failed)
             .map_err(|e| e.to_string())
     }))
@@ -200,8 +201,8 @@ pub fn wxtoken_status() -> ext_php_rs::boxed::ZBox<ext_php_rs::types::ZendHashTa
     let mut out = ext_php_rs::types::ZendHashTable::new();
     let status = guarded(|| {
         let cache = current_cache()?;
-        let status = cache.status().map_err(|e| e.to_string())?;
-        Ok((status, cache.last_warning()))
+        let status = cache.token().status().map_err(|e| e.to_string())?;
+        Ok((status, cache.token().last_warning()))
     });
     let mut put = |k: &str, v: Zval| {
         let _ = out.insert(k, v);

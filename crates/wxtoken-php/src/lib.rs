@@ -35,9 +35,9 @@ use std::sync::Arc;
 use ext_php_rs::flags::IniEntryPermission;
 use ext_php_rs::prelude::*;
 use ext_php_rs::zend::{IniEntryDef, IniEntryDefs};
-use wxtoken::TokenCache;
+use wxtoken::AppCache;
 
-use crate::settings::{EXPIRY_FILE, TOKEN_FILE};
+use crate::settings::{EXPIRY_FILE, TICKET_DIR, TOKEN_FILE};
 
 thread_local! {
     /// Why the last call on this thread failed; empty after a success. One
@@ -74,12 +74,15 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
 
 /// The cache for the settings in force now, built on the first call with
 /// these settings in this process.
-fn current_cache() -> Result<Arc<TokenCache>, String> {
+fn current_cache() -> Result<Arc<AppCache>, String> {
     let cache = settings::with_found(|found| {
         // Relative names resolve against the current directory at call time,
         // as PHP's own `file_get_contents('token.txt')` does (php-fpm changes
         // it per script), so the directory is part of what selects a cache.
-        if settings::is_relative(found, TOKEN_FILE) || settings::is_relative(found, EXPIRY_FILE) {
+        if [TOKEN_FILE, EXPIRY_FILE, TICKET_DIR]
+            .into_iter()
+            .any(|i| settings::is_relative(found, i))
+        {
             cwd::with_cwd(|cwd| registry::cache_for(found, Some(cwd.unwrap_or_default())))
         } else {
             registry::cache_for(found, None)

@@ -1,4 +1,5 @@
-//! The per-process cache of [`TokenCache`]s, one per distinct set of settings.
+//! The per-process cache of [`AppCache`]s (an app's access token and
+//! tickets), one per distinct set of settings.
 //!
 //! A PHP worker serves many requests with the same settings, so the
 //! `TokenCache` (with its open file handles and, after the first miss, its
@@ -14,7 +15,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
-use wxtoken::{CacheRegistry, ConfigBuilder, TokenCache};
+use wxtoken::{AppCache, CacheRegistry, ConfigBuilder};
 
 use crate::settings::{self, Found, Source, Value, COUNT, SECRET_FILE, SETTINGS};
 
@@ -39,7 +40,7 @@ struct Entry {
 
 /// The cache, or the configuration error, which stays the same until the
 /// settings change, so failing calls are cheap too.
-type Built = Result<Arc<TokenCache>, Arc<str>>;
+type Built = Result<Arc<AppCache>, Arc<str>>;
 
 impl Entry {
     fn matches(&self, found: &Found<'_>, cwd: Option<&[u8]>) -> bool {
@@ -68,7 +69,7 @@ static REGISTRY: CacheRegistry<Entry, Built> = CacheRegistry::new(MAX_ENTRIES);
 
 /// The cache for these settings (and, for relative file names, this current
 /// directory), or why the settings are unusable: one line, never the secret.
-pub fn cache_for(found: &Found<'_>, cwd: Option<&[u8]>) -> Result<Arc<TokenCache>, Arc<str>> {
+pub fn cache_for(found: &Found<'_>, cwd: Option<&[u8]>) -> Result<Arc<AppCache>, Arc<str>> {
     REGISTRY.get_or_insert_with(
         |e| e.matches(found, cwd),
         || {
@@ -118,7 +119,7 @@ pub fn builder_for(found: &Found<'_>) -> Result<ConfigBuilder, String> {
     Ok(b)
 }
 
-fn build(found: &Found<'_>) -> Result<TokenCache, String> {
+fn build(found: &Found<'_>) -> Result<AppCache, String> {
     // The secret file is read while the configuration is built: check it
     // against open_basedir before that, as PHP would before opening it.
     if let Some((_, Value::Text(path))) = &found[SECRET_FILE] {
@@ -128,7 +129,7 @@ fn build(found: &Found<'_>) -> Result<TokenCache, String> {
     let config = builder_for(found)?
         .build()
         .map_err(|e| explain(&e.to_string(), found, None))?;
-    Ok(TokenCache::new(config))
+    Ok(AppCache::new(config))
 }
 
 /// Adds to a core configuration error, which names settings by their

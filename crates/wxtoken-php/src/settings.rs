@@ -38,6 +38,9 @@ pub const COUNT: usize = wxtoken::SETTING_COUNT;
 pub const TOKEN_FILE: usize = wxtoken::setting_index("WX_TOKEN_FILE");
 /// Index of the expiry file setting in [`SETTINGS`].
 pub const EXPIRY_FILE: usize = wxtoken::setting_index("WX_EXPIRY_FILE");
+/// Index of `WX_TICKET_DIR`, which a relative name ties to the current
+/// directory too.
+pub const TICKET_DIR: usize = wxtoken::setting_index("WX_TICKET_DIR");
 /// Index of the secret setting in [`SETTINGS`].
 pub const SECRET: usize = wxtoken::setting_index("WX_APPSECRET");
 /// Index of the secret file setting in [`SETTINGS`].

@@ -227,7 +227,7 @@ impl Running {
             .refresh_at
             .filter(|_| status.fresh)
             .map(|at| at.saturating_sub(now))
-            .map(|secs| Duration::from_secs(secs) + jitter(self.cache.config().refresh_margin()));
+            .map(|secs| Duration::from_secs(secs) + jitter(self.cache.policy().refresh_margin));
         if last.as_deref() != Some(token.as_str()) {
             let event = if metrics::refreshes(&self.metrics) > refreshes_before {
                 "refreshed"
