@@ -340,7 +340,7 @@ fn control_endpoints_over_http() {
     assert_eq!(s["business_calls"], 0);
     assert_eq!(s["tokens_issued"], 1);
     assert_eq!(s["last_token"], t.as_str());
-    assert_eq!(s.as_object().unwrap().len(), 5);
+    assert_eq!(s.as_object().unwrap().len(), 8);
 
     assert_eq!(control(&mock, "/mock/advance?secs=7201")["ok"], true);
     assert_eq!(callback(&mock, &t)["errcode"], 42001);
@@ -367,4 +367,43 @@ fn control_endpoints_over_http() {
     }
     assert_eq!(get(mock.port(), "/mock/nothing").status, 404);
     assert_eq!(get(mock.port(), "/nothing").status, 404);
+}
+
+#[test]
+fn tickets_check_the_access_token_like_a_business_call() {
+    let mock = MockServer::start().unwrap();
+    let ticket = |token: &str, kind: &str| {
+        get(
+            mock.port(),
+            &format!("/cgi-bin/ticket/getticket?access_token={token}&type={kind}"),
+        )
+        .json()
+    };
+    let t = access_token(&token(&mock));
+    let a = ticket(&t, "jsapi");
+    assert_eq!(a["errcode"], 0, "{a}");
+    assert_eq!(a["expires_in"], 7200);
+    let b = ticket(&t, "wx_card");
+    assert_ne!(a["ticket"], b["ticket"]);
+    assert!(a["ticket"].as_str().unwrap().starts_with("TICKET_jsapi_"));
+    assert_eq!(ticket(&t, "agent")["errcode"], 40097);
+    assert_eq!(ticket("", "jsapi")["errcode"], 41001);
+    assert_eq!(ticket("never_issued", "jsapi")["errcode"], 40001);
+    // Revoked tokens are unknown; the counters stay.
+    mock.revoke_tokens();
+    assert_eq!(ticket(&t, "jsapi")["errcode"], 40001);
+    let s = mock.stats();
+    assert_eq!((s.ticket_calls, s.tickets_issued, s.token_calls), (6, 2, 1));
+    assert_eq!(s.last_ticket.as_deref(), b["ticket"].as_str());
+    // The ticket endpoint's own fault leaves the token endpoint alone.
+    assert_eq!(
+        control(&mock, "/mock/fault?kind=errcode&errcode=45009&endpoint=ticket&times=1")["ok"],
+        true
+    );
+    let t = access_token(&token(&mock));
+    assert_eq!(ticket(&t, "jsapi")["errcode"], 45009);
+    assert_eq!(ticket(&t, "jsapi")["errcode"], 0);
+    // Expired tokens: 42001.
+    mock.advance(7201);
+    assert_eq!(ticket(&t, "jsapi")["errcode"], 42001);
 }

@@ -32,7 +32,7 @@ pub struct Cli {
 pub enum Command {
     /// Print the access token (cached, or fetched once)
     Get,
-    /// The cached token's store, age and time left; fetches nothing
+    /// The cached token's (and tickets') store, age and time left; fetches nothing
     Status {
         /// Print JSON instead of text
         #[arg(long)]
@@ -40,6 +40,18 @@ pub enum Command {
     },
     /// Fetch a new token now and cache it
     Refresh,
+    /// Print a JS-SDK ticket (cached, or fetched once with the access token)
+    Ticket {
+        /// The ticket type: jsapi or wx_card
+        #[arg(default_value = "jsapi")]
+        kind: String,
+    },
+    /// Print the JSON that wx.config needs for the page at URL (appId,
+    /// timestamp, nonceStr, signature, and the url signed)
+    Jssdk {
+        /// The page's full URL (its #fragment is not signed)
+        url: String,
+    },
     /// Drop TOKEN if it is still the cached one (after 40001/40014/42001)
     Invalidate {
         /// The token the WeChat API rejected (after `--` if it starts with `-`)

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use args::{Cli, Command};
 use clap::{CommandFactory, Parser};
-use wxtoken::{ConfigBuilder, Error, ErrorKind, Status, TokenCache};
+use wxtoken::{AppCache, ConfigBuilder, Credential, Error, ErrorKind, Status, TicketKind};
 
 fn main() -> ExitCode {
     // Usage errors exit 2 with clap's message; --help and --version exit 0.
@@ -44,7 +44,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         cli.settings.apply(&mut builder)?;
         Ok(builder)
     };
-    let cache = match &cli.command {
+    let app = match &cli.command {
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "wxtoken", out);
             return Ok(());
@@ -52,8 +52,9 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Daemon { config, metrics } => {
             return daemon::run(config.as_deref(), *metrics, settings);
         }
-        _ => TokenCache::new(settings()?.build()?),
+        _ => AppCache::new(settings()?.build()?),
     };
+    let cache = app.token();
     match cli.command {
         Command::Get => print(out, &cache.get_token()?)?,
         Command::Refresh => print(out, &cache.force_refresh()?)?,
@@ -68,12 +69,33 @@ fn run(cli: Cli) -> Result<(), Error> {
                 },
             )?;
         }
+        Command::Ticket { kind } => {
+            let ticket = app.ticket(TicketKind::parse(&kind)?);
+            print(out, &ticket.get_token()?)?;
+            if let Some(w) = ticket.last_warning() {
+                eprintln!("wxtoken: warning: {w}");
+            }
+        }
+        Command::Jssdk { url } => {
+            let config = app.jssdk_config(&url)?;
+            print(
+                out,
+                &serde_json::to_string(&config).expect("JsSdkConfig serialises"),
+            )?;
+        }
         Command::Status { json } => {
-            let status = cache.status()?;
+            let statuses = app.statuses()?;
             let text = if json {
-                serde_json::to_string_pretty(&status).expect("Status serialises")
+                status_json(&statuses)
             } else {
-                describe(&status)
+                statuses
+                    .iter()
+                    .map(|(credential, status)| match credential {
+                        Credential::AccessToken => describe(status),
+                        other => format!("\n{other}:\n{}", describe(status)),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             };
             print(out, &text)?;
         }
@@ -93,6 +115,21 @@ fn print(out: &mut impl Write, text: &str) -> Result<(), Error> {
             path: "stdout".into(),
             source: e,
         })
+}
+
+/// `status --json`: the access token's status as before, and a `tickets`
+/// object with each ticket the store holds, by type.
+fn status_json(statuses: &[(Credential, Status)]) -> String {
+    let mut value = serde_json::to_value(&statuses[0].1).expect("Status serialises");
+    let tickets: serde_json::Map<String, serde_json::Value> = statuses[1..]
+        .iter()
+        .filter_map(|(c, s)| {
+            let kind = c.ticket()?.as_str().to_string();
+            Some((kind, serde_json::to_value(s).expect("Status serialises")))
+        })
+        .collect();
+    value["tickets"] = serde_json::Value::Object(tickets);
+    serde_json::to_string_pretty(&value).expect("JSON serialises")
 }
 
 /// The human form of `status`.

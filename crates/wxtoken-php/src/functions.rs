@@ -1,5 +1,6 @@
 //! The PHP functions: `getToken()`, `wxtoken_last_error()`,
-//! `wxtoken_invalidate()`.
+//! `wxtoken_invalidate()`, `wxtoken_status()`, `wxtoken_ticket()` and
+//! `wxtoken_jssdk_config()`.
 //!
 //! Each is a thin wrapper: find the cache for the settings in force, call the
 //! core, record the outcome for `wxtoken_last_error()`, and never let a panic
@@ -192,8 +193,10 @@ fn invalidate_function() -> FunctionBuilder<'static> {
 /// (files only), `present`, `token_preview` (the first characters only),
 /// `expires_at`, `seconds_left`, `refresh_at`, `fresh`, `refresh_margin`,
 /// `last_warning` (a condition that degrades the cache, also written once to
-/// the error log) and `last_error` (as `wxtoken_last_error()`). On a
-/// configuration error, only `last_error` is filled.
+/// the error log), `tickets` (the same fields for each JS-SDK ticket the
+/// store holds, by type: `jsapi`, `wx_card`) and `last_error` (as
+/// `wxtoken_last_error()`). On a configuration error, only `last_error` is
+/// filled.
 ///
 /// @return array The status.
 #[php_function]
@@ -201,16 +204,48 @@ pub fn wxtoken_status() -> ext_php_rs::boxed::ZBox<ext_php_rs::types::ZendHashTa
     let mut out = ext_php_rs::types::ZendHashTable::new();
     let status = guarded(|| {
         let cache = current_cache()?;
-        let status = cache.token().status().map_err(|e| e.to_string())?;
-        Ok((status, cache.token().last_warning()))
+        let statuses = cache.statuses().map_err(|e| e.to_string())?;
+        Ok((statuses, cache.token().last_warning()))
     });
+    match status {
+        Ok((statuses, warning)) => {
+            let mut tickets = ext_php_rs::types::ZendHashTable::new();
+            for (credential, s) in &statuses {
+                match credential.ticket() {
+                    None => {
+                        let warning = warning.clone().or_else(crate::report::last_warning);
+                        put_status(&mut out, s, warning.as_deref());
+                    }
+                    Some(kind) => {
+                        let mut one = ext_php_rs::types::ZendHashTable::new();
+                        put_status(&mut one, s, s.warning.as_deref());
+                        let mut z = Zval::new();
+                        z.set_hashtable(one);
+                        let _ = tickets.insert(kind.as_str(), z);
+                    }
+                }
+            }
+            let mut z = Zval::new();
+            z.set_hashtable(tickets);
+            let _ = out.insert("tickets", z);
+        }
+        Err(e) => set_last_error_if_empty(&e),
+    }
+    let _ = out.insert("last_error", text(&LAST_ERROR.with(|e| e.borrow().clone())));
+    out
+}
+
+/// A string zval.
+fn text(s: &str) -> Zval {
+    let mut z = Zval::new();
+    let _ = z.set_string(s, false);
+    z
+}
+
+/// The fields of one credential's status, into `out`.
+fn put_status(out: &mut ext_php_rs::types::ZendHashTable, s: &wxtoken::Status, warning: Option<&str>) {
     let mut put = |k: &str, v: Zval| {
         let _ = out.insert(k, v);
-    };
-    let text = |s: &str| {
-        let mut z = Zval::new();
-        let _ = z.set_string(s, false);
-        z
     };
     let opt_text = |s: Option<&str>| s.map_or_else(Zval::null, text);
     let int = |i: Option<i64>| {
@@ -226,29 +261,122 @@ pub fn wxtoken_status() -> ext_php_rs::boxed::ZBox<ext_php_rs::types::ZendHashTa
         z.set_bool(b);
         z
     };
-    match status {
-        Ok((s, warning)) => {
-            let as_i64 = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-            put("store", text(&s.store.kind));
-            put("location", text(&s.store.location));
-            put("token_file", opt_text(s.token_file.as_deref()));
-            put("expiry_file", opt_text(s.expiry_file.as_deref()));
-            put("present", boolean(s.present));
-            put("token_preview", opt_text(s.token_preview.as_deref()));
-            put("expires_at", int(as_i64(s.expires_at)));
-            put("seconds_left", int(s.seconds_left));
-            put("refresh_at", int(as_i64(s.refresh_at)));
-            put("fresh", boolean(s.fresh));
-            put("refresh_margin", int(as_i64(Some(s.refresh_margin))));
-            put(
-                "last_warning",
-                opt_text(warning.or_else(crate::report::last_warning).as_deref()),
-            );
+    let as_i64 = |v: Option<u64>| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+    put("store", text(&s.store.kind));
+    put("location", text(&s.store.location));
+    put("token_file", opt_text(s.token_file.as_deref()));
+    put("expiry_file", opt_text(s.expiry_file.as_deref()));
+    put("present", boolean(s.present));
+    put("token_preview", opt_text(s.token_preview.as_deref()));
+    put("expires_at", int(as_i64(s.expires_at)));
+    put("seconds_left", int(s.seconds_left));
+    put("refresh_at", int(as_i64(s.refresh_at)));
+    put("fresh", boolean(s.fresh));
+    put("refresh_margin", int(as_i64(Some(s.refresh_margin))));
+    put("last_warning", opt_text(warning));
+}
+
+/// Returns a JS-SDK ticket of `$type` (`"jsapi"`, the default, or
+/// `"wx_card"`): from the shared cache when still valid, otherwise fetched
+/// once, with the cached access token, for every process sharing the cache.
+/// `""` on failure; `wxtoken_last_error()` tells why.
+pub fn ticket(kind: &str) -> String {
+    record(guarded(|| {
+        let kind = wxtoken::TicketKind::parse(kind).map_err(|e| e.to_string())?;
+        let cache = current_cache()?;
+        let ticket = cache.ticket(kind);
+        let answer = ticket.get_token().map_err(|e| e.to_string());
+        crate::report::after_call(ticket.last_warning());
+        answer
+    }))
+    .unwrap_or_default()
+}
+
+/// `wxtoken_ticket(string $type = "jsapi"): string`, written out so that its
+/// argument follows PHP's conventions (see [`string_arg`]).
+fn ticket_function() -> FunctionBuilder<'static> {
+    zend_fastcall! {
+        extern fn handler(ex: &mut ExecuteData, retval: &mut Zval) {
+            run_handler(AssertUnwindSafe(|| {
+                let mut arg = Arg::new("type", DataType::String);
+                if ex.parser().not_required().arg(&mut arg).parse().is_err() {
+                    return; // ArgumentCountError already thrown
+                }
+                let kind = match arg.zval() {
+                    None => "jsapi".to_string(),
+                    Some(zv) => match string_arg(zv, 1) {
+                        Some(k) => k,
+                        None => return,
+                    },
+                };
+                let _ = retval.set_string(&ticket(&kind), false);
+            }));
         }
-        Err(e) => set_last_error_if_empty(&e),
     }
-    put("last_error", text(&LAST_ERROR.with(|e| e.borrow().clone())));
-    out
+    FunctionBuilder::new("wxtoken_ticket", handler)
+        .arg(Arg::new("type", DataType::String).default("\"jsapi\""))
+        .required_args(0)
+        .returns(DataType::String, false, false)
+        .docs(&[
+            " Returns a JS-SDK ticket of `$type` (\"jsapi\", the default, or \"wx_card\"):",
+            " from the shared cache when still valid, otherwise fetched once, with the",
+            " cached access token, for every process sharing the cache.",
+            "",
+            " @param string $type \"jsapi\" or \"wx_card\".",
+            " @return string The ticket, or \"\" on failure (see wxtoken_last_error()).",
+        ])
+}
+
+/// The `wx.config` parameters for the page at `url`, or `None` on failure.
+pub fn jssdk_config(url: &str) -> Option<wxtoken::JsSdkConfig> {
+    record(guarded(|| {
+        let cache = current_cache()?;
+        let config = cache.jssdk_config(url).map_err(|e| e.to_string());
+        crate::report::after_call(cache.ticket(wxtoken::TicketKind::Jsapi).last_warning());
+        config
+    }))
+    .ok()
+}
+
+/// `wxtoken_jssdk_config(string $url): array`: `appId`, `timestamp` (int),
+/// `nonceStr`, `signature` and the `url` signed, as EasyWeChat's
+/// `buildConfig` users expect; an empty array on failure (see
+/// `wxtoken_last_error()`).
+fn jssdk_config_function() -> FunctionBuilder<'static> {
+    zend_fastcall! {
+        extern fn handler(ex: &mut ExecuteData, retval: &mut Zval) {
+            run_handler(AssertUnwindSafe(|| {
+                let mut arg = Arg::new("url", DataType::String);
+                if ex.parser().arg(&mut arg).parse().is_err() {
+                    return; // ArgumentCountError already thrown
+                }
+                let Some(zv) = arg.zval() else { return };
+                let Some(url) = string_arg(zv, 1) else { return };
+                let mut out = ext_php_rs::types::ZendHashTable::new();
+                if let Some(c) = jssdk_config(&url) {
+                    let mut ts = Zval::new();
+                    ts.set_long(i64::try_from(c.timestamp).unwrap_or(i64::MAX));
+                    let _ = out.insert("appId", text(&c.app_id));
+                    let _ = out.insert("timestamp", ts);
+                    let _ = out.insert("nonceStr", text(&c.nonce_str));
+                    let _ = out.insert("signature", text(&c.signature));
+                    let _ = out.insert("url", text(&c.url));
+                }
+                retval.set_hashtable(out);
+            }));
+        }
+    }
+    FunctionBuilder::new("wxtoken_jssdk_config", handler)
+        .arg(Arg::new("url", DataType::String))
+        .returns(DataType::Array, false, false)
+        .docs(&[
+            " The `wx.config` parameters for the page at `$url` (its #fragment is not",
+            " signed): `appId`, `timestamp`, `nonceStr`, `signature` and the `url` signed,",
+            " signed with the cached jsapi ticket and a fresh nonce.",
+            "",
+            " @param string $url The page's full URL.",
+            " @return array The config, or an empty array on failure (see wxtoken_last_error()).",
+        ])
 }
 
 /// A status call that fails keeps the reason for `last_error` without
@@ -269,4 +397,6 @@ pub fn register(module: ModuleBuilder) -> ModuleBuilder {
         .function(wrap_function!(wxtoken_last_error))
         .function(invalidate_function())
         .function(wrap_function!(wxtoken_status))
+        .function(ticket_function())
+        .function(jssdk_config_function())
 }

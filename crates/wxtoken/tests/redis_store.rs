@@ -272,3 +272,30 @@ fn an_acl_user_without_scripts_or_multi_is_told_at_once() {
     }
     assert_eq!(w.token_calls(), 0);
 }
+
+#[test]
+fn a_ticket_is_a_plain_string_key_beside_the_token_in_its_slot() {
+    let w = World::new();
+    let r = RedisServer::start();
+    let app = wxtoken::AppCache::with_clock(
+        redis_builder(&w, &r.url()).build().unwrap(),
+        Arc::new(w.clock.clone()),
+    );
+    let started = w.now();
+    let ticket = app.ticket(wxtoken::TicketKind::Jsapi).get_token().unwrap();
+    let mut c = r.client();
+    let key = "wxtoken:{wx_test_appid}:jsapi_ticket";
+    let stored: String = c.get(key).unwrap();
+    let expiry: String = c.get(format!("{key}:expires_at")).unwrap();
+    assert_eq!(stored, ticket);
+    assert_eq!(expiry, (started + 7200).to_string());
+    let ttl: i64 = c.ttl(key).unwrap();
+    assert!(ttl > 7000 && ttl <= 7200, "TTL {ttl}");
+    // The same hash tag as the token's keys, so the same cluster slot.
+    assert!(key.contains("{wx_test_appid}") && TOKEN_KEY.contains("{wx_test_appid}"));
+    // A second host reads it without a call.
+    let other = wxtoken::AppCache::new(redis_builder(&w, &r.url()).build().unwrap());
+    assert_eq!(other.ticket(wxtoken::TicketKind::Jsapi).get_token().unwrap(), ticket);
+    assert_eq!(w.mock.stats().ticket_calls, 1);
+    assert!(!w.token_file().parent().unwrap().join("jsapi_ticket.txt").exists());
+}
