@@ -59,6 +59,7 @@ step rust "$MAKE" --no-print-directory test-rust
 step c "$MAKE" --no-print-directory test-c
 step php "$MAKE" --no-print-directory test-php
 step crash "$MAKE" --no-print-directory test-crash
+step tickets "$MAKE" --no-print-directory test-tickets
 step fpm "$MAKE" --no-print-directory test-fpm
 step deb "$MAKE" --no-print-directory test-deb
 step security "$MAKE" --no-print-directory test-security
