@@ -139,6 +139,7 @@ pub use error::{
     Error, ErrorKind, Result, CONFIG_ERRCODES, INVALID_TOKEN_ERRCODES, QUOTA_ERRCODES,
 };
 pub use fetch::{BoxFuture, Fetched, TokenSource};
+pub use file_safety::read_trusted_setting_file;
 pub use fork::install_fork_handlers;
 pub use redis_store::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
 pub use registry::{CacheRegistry, RegistryHold};
