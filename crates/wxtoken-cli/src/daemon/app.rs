@@ -26,8 +26,11 @@ use super::schedule::{self, RETRY};
 /// The first wait after a store write failed (doubling, capped): each retry
 /// is a fetch, so it is not made every second.
 const STORE_BACKOFF: Duration = Duration::from_secs(5);
-/// The first wait after a publish failed (doubling, capped).
+/// The first wait after a publish failed (doubling, capped at
+/// [`PUBLISH_MAX_BACKOFF`]: the SDKs fetch on their own while it lasts).
 const PUBLISH_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between publish attempts.
+const PUBLISH_MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What readers of an app's store find: a valid token, when it expires, and
 /// from when it is due for a refresh (the cache's capped margin).
@@ -361,7 +364,7 @@ pub async fn keep_fresh(app: Arc<Running>, fetches: Arc<Semaphore>) {
         }
         if let Some(wait) = publish(&app, &view).await {
             publish_failures += 1;
-            let wait = schedule::backoff(wait, publish_failures);
+            let wait = schedule::backoff(wait, publish_failures).min(PUBLISH_MAX_BACKOFF);
             due = due.min(Instant::now() + wait);
             not_before = Instant::now() + wait;
         } else {

@@ -109,6 +109,11 @@ impl AppMetrics {
             .or_default() += 1;
     }
 
+    /// The published keys could not be checked (the server is down).
+    pub fn set_publish_failing(&self) {
+        self.publish_failing.store(true, Ordering::Relaxed);
+    }
+
     /// Whether the other SDKs' keys are known to be wrong or missing.
     pub fn publish_failing(&self) -> bool {
         self.publish_failing.load(Ordering::Relaxed)

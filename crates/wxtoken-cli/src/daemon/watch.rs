@@ -109,9 +109,17 @@ fn check_published(pool: &Pool, apps: &[&Arc<Running>]) {
     for (_, keys) in &published {
         pipe.cmd("EXISTS").arg(keys);
     }
-    let Ok(counts) = pool.with("read from", |c| pipe.query::<Vec<usize>>(c)) else {
-        // Unreachable: the next publish attempt says so.
-        return;
+    let counts = match pool.with("read from", |c| pipe.query::<Vec<usize>>(c)) {
+        Ok(counts) => counts,
+        Err(_) => {
+            // The keys cannot be confirmed: health says so, and each app
+            // tries to publish again (which counts the failure).
+            for (app, _) in &published {
+                app.metrics.set_publish_failing();
+                app.wake.notify_one();
+            }
+            return;
+        }
     };
     for ((app, keys), n) in published.iter().zip(counts) {
         if n < keys.len() {
