@@ -24,3 +24,20 @@ $(PYENV)/.installed:
 	python3 -m venv "$(PYENV)"
 	"$(PYENV)/bin/pip" install --quiet --disable-pip-version-check $(PY_PACKAGES)
 	touch "$@"
+
+# Deploying the daemon: the binary where contrib/systemd/wxtoken.service runs
+# it ($(PREFIX)/bin/wxtoken, /usr/local/bin by default) and the unit itself.
+# DESTDIR-aware; install-daemon-files takes an already-built binary (the
+# daemon suite installs its debug build into a scratch DESTDIR).
+DAEMON_BIN ?= $(RELEASE)/wxtoken
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
+
+.PHONY: install-daemon install-daemon-files
+install-daemon: ## build (release) and install wxtoken to PREFIX/bin and its systemd unit
+	$(CARGO) build --release -p wxtoken-cli
+	@$(MAKE) --no-print-directory install-daemon-files
+
+install-daemon-files: ## install an already-built wxtoken (DAEMON_BIN) and the unit (DESTDIR-aware)
+	install -D -m 0755 "$(DAEMON_BIN)" "$(DESTDIR)$(PREFIX)/bin/wxtoken"
+	install -D -m 0644 contrib/systemd/wxtoken.service "$(DESTDIR)$(SYSTEMD_UNIT_DIR)/wxtoken.service"
+	@echo "installed $(DESTDIR)$(PREFIX)/bin/wxtoken and $(DESTDIR)$(SYSTEMD_UNIT_DIR)/wxtoken.service"

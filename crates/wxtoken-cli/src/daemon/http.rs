@@ -1,19 +1,21 @@
 //! The metrics listener: `GET /metrics` (Prometheus text) and `GET
 //! /healthz`, one request per connection, from memory.
 //!
-//! Bounded on purpose: at most [`MAX_CONNECTIONS`] connections are served at
-//! once (one more is accepted and closed at once, so idle clients can never
-//! take the descriptors the refreshes need), a request must arrive within
+//! Bounded on purpose: at most [`MAX_CONNECTIONS`] connections are held at
+//! once (past that the oldest silent one is closed, see [`serve`], so idle
+//! clients can neither take the descriptors the refreshes need nor keep a
+//! scraper out), a request must arrive within
 //! [`REQUEST_TIMEOUT`] and fit in [`MAX_REQUEST`] bytes, and the answer is
 //! built from what the daemon keeps in memory, so a slow store never slows
 //! a scrape.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore};
 
 use super::app::Running;
 use super::metrics::{self, Sample};
@@ -31,30 +33,60 @@ const MAX_NAMED: usize = 50;
 pub type Apps = Arc<RwLock<Vec<Arc<Running>>>>;
 
 /// Serves until the runtime stops.
+///
+/// When all [`MAX_CONNECTIONS`] are taken, the oldest connection that has
+/// not sent its request yet is closed to make room: a client that connects
+/// and says nothing cannot keep a scraper out, however many of them there
+/// are. Only when every slot is busy answering is a new connection closed.
 pub async fn serve(listener: TcpListener, apps: Apps) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Connections still waiting for their request, oldest first; each
+    // sender closes its connection.
+    let mut waiting: VecDeque<oneshot::Sender<()>> = VecDeque::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             // Out of descriptors, say: pause rather than spin.
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        waiting.retain(|w| !w.is_closed());
+        let slot = loop {
+            if let Ok(slot) = slots.clone().try_acquire_owned() {
+                break Some(slot);
+            }
+            let Some(oldest) = waiting.pop_front() else {
+                break None;
+            };
+            if oldest.send(()).is_ok() {
+                // Its task ends at once and gives its slot back.
+                break tokio::time::timeout(Duration::from_secs(1), slots.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+            }
+        };
+        let Some(slot) = slot else {
             drop(stream);
             continue;
         };
+        let (evict, evicted) = oneshot::channel();
+        waiting.push_back(evict);
         let apps = apps.clone();
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(REQUEST_TIMEOUT * 2, answer(stream, &apps)).await;
+            let _ = tokio::time::timeout(REQUEST_TIMEOUT * 2, answer(stream, &apps, evicted)).await;
             drop(slot);
         });
     }
 }
 
-async fn answer(mut stream: TcpStream, apps: &Apps) -> std::io::Result<()> {
+async fn answer(
+    mut stream: TcpStream,
+    apps: &Apps,
+    evicted: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
-    let read = tokio::time::timeout(REQUEST_TIMEOUT, async {
+    let reading = tokio::time::timeout(REQUEST_TIMEOUT, async {
         while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {
             let n = stream.read(&mut buf).await?;
             if n == 0 {
@@ -63,8 +95,11 @@ async fn answer(mut stream: TcpStream, apps: &Apps) -> std::io::Result<()> {
             head.extend_from_slice(&buf[..n]);
         }
         Ok::<(), std::io::Error>(())
-    })
-    .await;
+    });
+    let read = tokio::select! {
+        r = reading => r,
+        _ = evicted => return Ok(()),
+    };
     if !matches!(read, Ok(Ok(()))) {
         return Ok(());
     }
