@@ -187,6 +187,19 @@ check "... as store errors, not configuration errors" \
     bash -c '! grep "event=publish_failed" "$1" | grep -q "kind=config"' _ "$LOG"
 check "/healthz is 200 again" wait_for healthy
 
+# ---------------------------------------------------------------- counters survive SIGHUP
+repairs=$(metric 'wxtoken_store_repairs_total{appid="wxredis"}')
+refreshes=$(metric 'wxtoken_refreshes_total{appid="wxfiles"}')
+# wxredis changes (restarted with its counters), wxfiles does not (kept).
+sed -i 's|^publish_redis_url = .*|&\nhttp_timeout = 9|' "$WX_TMP/daemon.toml"
+kill -HUP "$DAEMON"
+check "SIGHUP with one app changed: $(wait_for grep -q 'event=reloaded' "$LOG"; grep -o 'event=reloaded.*' "$LOG" | tail -1)" \
+    grep -q "event=reloaded apps=2 kept=1 started=1" "$LOG"
+check "... the counters survive it (repairs $repairs -> $(metric 'wxtoken_store_repairs_total{appid="wxredis"}'), refreshes $refreshes -> $(metric 'wxtoken_refreshes_total{appid="wxfiles"}'))" \
+    test "$(metric 'wxtoken_store_repairs_total{appid="wxredis"}')" = "$repairs" -a \
+    "$(metric 'wxtoken_refreshes_total{appid="wxfiles"}')" = "$refreshes"
+check "... and /healthz stays 200" healthy
+
 # ---------------------------------------------------------------- stop while Redis hangs
 kill -STOP "$STORE_REDIS"
 redis-cli -p "$SPORT" flushdb >/dev/null 2>&1 &
@@ -206,6 +219,62 @@ stop_group "$DAEMON"
 check "the log holds no secret" bash -c '! grep -q secret_for_all "$1"' _ "$LOG"
 check "every log line starts with a UTC timestamp" \
     bash -c '! grep -vE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z wxtoken daemon: " "$1"' _ "$LOG"
+
+# ---------------------------------------------------------------- a store readers cannot read
+# The token directory does not exist: the daemon can fetch but not store,
+# so readers find nothing. Health says so, the gauge is 0, and the daemon
+# does not fetch again every second.
+cat >"$WX_TMP/nodir.toml" <<TOML
+[[app]]
+appid = "wxnodir"
+appsecret_file = "$WX_TMP/secret"
+token_file = "$WX_TMP/no/such/dir/token.txt"
+expiry_file = "$WX_TMP/no/such/dir/expiry.txt"
+api_base = "$MOCK_URL"
+TOML
+chmod 600 "$WX_TMP/nodir.toml"
+MPORT=$(free_port)
+LOG3=$WX_TMP/daemon3.log
+calls0=$(mock_stat token_calls)
+spawn D3 TERM "$WX" daemon --config "$WX_TMP/nodir.toml" --metrics "127.0.0.1:$MPORT" 2>"$LOG3"
+check "an unwritable store: the daemon logs store_failed" wait_for grep -q "app=wxnodir event=store_failed" "$LOG3"
+check "... /healthz says 503, naming the app" \
+    bash -c '[ "$(curl -s -o "$2" -w "%{http_code}" "http://127.0.0.1:$1/healthz")" = 503 ] && grep -q wxnodir "$2"' \
+    _ "$MPORT" "$WX_TMP/h3"
+check "... wxtoken_token_seconds_left is 0, not missing" \
+    test "$(metric 'wxtoken_token_seconds_left{appid="wxnodir"}')" = 0
+check "... wxtoken_store_write_failing is 1" test "$(metric 'wxtoken_store_write_failing{appid="wxnodir"}')" = 1
+sleep 8
+c=$(($(mock_stat token_calls) - calls0))
+check "... and it does not fetch every second ($c calls in about 10 s)" test "$c" -le 3
+stop_group "$D3"
+
+# ---------------------------------------------------------------- not dumpable
+# Run as nobody (as root, the /proc files of any process are root's): a
+# non-dumpable process's /proc entries belong to root, not to its user.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    mkdir -p "$WX_TMP/nobody/files"
+    printf 'secret_for_all\n' >"$WX_TMP/nobody/secret"
+    cat >"$WX_TMP/nobody/daemon.toml" <<TOML
+[[app]]
+appid = "wxnobody"
+appsecret_file = "$WX_TMP/nobody/secret"
+token_file = "$WX_TMP/nobody/files/token.txt"
+expiry_file = "$WX_TMP/nobody/files/expiry.txt"
+api_base = "$MOCK_URL"
+TOML
+    chmod 600 "$WX_TMP/nobody/secret" "$WX_TMP/nobody/daemon.toml"
+    chmod 755 "$WX_TMP"
+    chown -R nobody "$WX_TMP/nobody"
+    spawn D4 TERM setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        "$WX" daemon --config "$WX_TMP/nobody/daemon.toml" 2>"$WX_TMP/daemon4.log"
+    check "a daemon run as nobody gets its token" wait_for test -s "$WX_TMP/nobody/files/token.txt"
+    check "... and is not dumpable (its /proc/PID/status and mem are $(stat -c %U "/proc/$D4/status")'s)" \
+        test "$(stat -c %U "/proc/$D4/status")" = root -a "$(stat -c %U "/proc/$D4/mem")" = root
+    stop_group "$D4"
+else
+    echo "# skipped: the non-dumpable check needs root and setpriv"
+fi
 
 # ---------------------------------------------------------------- refusals
 # refused WHAT PATTERN CMD...: CMD exits 2 within WAIT_SECS with PATTERN on stderr.
