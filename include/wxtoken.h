@@ -122,7 +122,9 @@ extern "C" {
  * From the cache files when fresh (no network call), else fetched once for
  * every thread and process sharing the files, and stored.
  *
- * - `appid`, `secret`: required.
+ * - `appid`: required. `secret`: required unless passive (`WX_PASSIVE=1`);
+ *   NULL or `""` means none (then `$WX_APPSECRET` / `$WX_APPSECRET_FILE` if
+ *   set), so passive readers need only the app id.
  * - `token_file`, `expiry_file`: paths of the cache files; NULL means
  *   `$WX_TOKEN_FILE` / `$WX_EXPIRY_FILE` if set, else `token.txt` /
  *   `expiry.txt` (relative to the current directory).

@@ -28,6 +28,7 @@ section "PHP hit path" make -s bench-php
 section "herd" bash scripts/bench/herd.sh
 section "nginx + php-fpm" bash scripts/bench/stack.sh
 section "footprint" bash scripts/bench/footprint.sh
+section "daemon, 10,000 apps" bash scripts/bench/daemon.sh
 python3 scripts/bench/report.py "$out/results.txt" "$out/BENCHMARKS.md"
 echo
 echo "wrote $out/BENCHMARKS.md (make bench-publish copies it to BENCHMARKS.md)"

@@ -129,6 +129,27 @@ def main():
     w(f"Hit {ns('redis_hit')} ({ratio(g('redis_hit'), g('rust_hit'))} a file-store hit: no round trip; goal: "
       f"the same as a file hit), miss {ns('redis_miss')} ({ratio(g('redis_miss'), g('miss'))} a file-store miss).\n")
 
+    w("## The central refresher at scale\n")
+    if g("daemon_apps") is None:
+        w("n/a\n")
+    else:
+        apps = int(g("daemon_apps"))
+        w(f"`wxtoken daemon` keeping {apps} apps on one Redis under `ulimit -n 1024`, against one "
+          "wechat-mock (scripts/bench/daemon.sh).\n")
+        w("| what | figure |")
+        w("|---|---|")
+        w(f"| start-up until every app has a token | {g('daemon_start_ms') / 1000:.1f} s, "
+          f"{int(g('daemon_start_calls'))} upstream calls |")
+        w(f"| memory | {int(g('daemon_rss_kib'))} KiB resident ({int(g('daemon_rss_one_kib'))} KiB with one app): "
+          f"{g('daemon_kib_per_app'):.1f} KiB per app |")
+        w(f"| descriptors | {int(g('daemon_fds'))} |")
+        w(f"| CPU at rest (a store look per app each second) | {g('daemon_idle_cpu_pct'):.2f} % of a core |")
+        w(f"| SIGHUP reload of the same config (no app refetched) | {g('daemon_reload_ms') / 1000:.2f} s |")
+        w(f"| every app refetching after a FLUSHDB | {g('daemon_refill_ms') / 1000:.1f} s, "
+          f"{g('daemon_cpu_ms_per_refresh'):.2f} ms CPU per refresh |")
+        w(f"| SIGTERM | {g('daemon_stop_ms'):.0f} ms |")
+        w("")
+
     w("## Footprint\n")
     w(f"A PHP process with the extension: {int(g('php_rss_start_kib') or 0)} KiB resident and "
       f"{int(g('php_threads_start') or 0)} thread at start, {int(g('php_rss_miss_kib') or 0)} KiB and "

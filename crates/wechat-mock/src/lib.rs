@@ -47,5 +47,6 @@ mod wechat;
 
 pub use server::MockServer;
 pub use state::{
-    Fault, MockConfig, Stats, DEFAULT_APPID, DEFAULT_EXPIRES_IN, DEFAULT_SECRET, RETIRE_GRACE_SECS,
+    Fault, MockConfig, Stats, ANY_APPID, DEFAULT_APPID, DEFAULT_EXPIRES_IN, DEFAULT_SECRET,
+    RETIRE_GRACE_SECS,
 };

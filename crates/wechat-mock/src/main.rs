@@ -16,7 +16,7 @@ base URL (http://127.0.0.1:PORT) as the first line of stdout.
 
 Options:
   --port N           port to listen on; 0 (default) picks a free one
-  --appid ID         accepted appid (default wx_test_appid)
+  --appid ID         accepted appid (default wx_test_appid); '*' accepts any
   --secret S         accepted secret (default test_secret_0123456789)
   --expires-in SECS  expires_in of issued tokens (default 7200)
   --help             show this help

@@ -11,6 +11,8 @@ use crate::token::TokenMint;
 
 /// Default `appid` the mock accepts.
 pub const DEFAULT_APPID: &str = "wx_test_appid";
+/// The `appid` setting that accepts any appid.
+pub const ANY_APPID: &str = "*";
 /// Default `secret` the mock accepts.
 pub const DEFAULT_SECRET: &str = "test_secret_0123456789";
 /// Default lifetime of a token in seconds, as WeChat uses.
@@ -22,7 +24,9 @@ pub const RETIRE_GRACE_SECS: i64 = 300;
 /// The credentials the mock accepts and the token lifetime it hands out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MockConfig {
-    /// The only `appid` accepted; any other gets errcode 40013.
+    /// The only `appid` accepted; any other gets errcode 40013. [`ANY_APPID`]
+    /// accepts every appid (with the one secret), so a single mock can stand
+    /// in for thousands of apps in the daemon's scale tests.
     pub appid: String,
     /// The only `secret` accepted; any other gets errcode 40125.
     pub secret: String,
@@ -335,7 +339,7 @@ impl State {
         }
         let appid = present(c.appid).ok_or(41002)?;
         let secret = present(c.secret).ok_or(41004)?;
-        if appid != self.config.appid {
+        if self.config.appid != ANY_APPID && appid != self.config.appid {
             return Err(40013);
         }
         if secret != self.config.secret {
@@ -461,6 +465,18 @@ mod tests {
         assert_eq!(
             s.check_credentials(creds("wx_other", DEFAULT_SECRET)),
             Err(40013)
+        );
+        let any = State::new(MockConfig {
+            appid: ANY_APPID.into(),
+            ..MockConfig::default()
+        });
+        assert_eq!(
+            any.check_credentials(creds("wx_any_other", DEFAULT_SECRET)),
+            Ok(())
+        );
+        assert_eq!(
+            any.check_credentials(creds("wx_any_other", "nope")),
+            Err(40125)
         );
         assert_eq!(
             s.check_credentials(creds(DEFAULT_APPID, "nope")),

@@ -75,7 +75,9 @@ unsafe fn cache_of<'a>(
     // SAFETY (all four): forwarded from the caller.
     let s = Settings {
         appid: unsafe { args::required(appid, "appid") }?,
-        secret: unsafe { args::required(secret, "secret") }?,
+        // NULL or empty: none given (a passive reader needs none; anything
+        // else gets the configuration's "secret is required").
+        secret: unsafe { args::optional(secret, "secret") }?.unwrap_or(""),
         token_file: unsafe { args::optional(token_file, "token_file") }?,
         expiry_file: unsafe { args::optional(expiry_file, "expiry_file") }?,
     };
@@ -111,7 +113,9 @@ unsafe fn token_into(
 /// From the cache files when fresh (no network call), else fetched once for
 /// every thread and process sharing the files, and stored.
 ///
-/// - `appid`, `secret`: required.
+/// - `appid`: required. `secret`: required unless passive (`WX_PASSIVE=1`);
+///   NULL or `""` means none (then `$WX_APPSECRET` / `$WX_APPSECRET_FILE` if
+///   set), so passive readers need only the app id.
 /// - `token_file`, `expiry_file`: paths of the cache files; NULL means
 ///   `$WX_TOKEN_FILE` / `$WX_EXPIRY_FILE` if set, else `token.txt` /
 ///   `expiry.txt` (relative to the current directory).

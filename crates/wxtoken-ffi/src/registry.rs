@@ -103,7 +103,9 @@ pub(crate) fn cache_for(s: Settings<'_>) -> Result<Arc<TokenCache>> {
 fn build_config(s: Settings<'_>) -> Result<wxtoken::Config> {
     let mut b = ConfigBuilder::from_env()?;
     b.set("WX_APPID", s.appid)?;
-    b.set("WX_APPSECRET", s.secret)?;
+    if !s.secret.is_empty() {
+        b.set("WX_APPSECRET", s.secret)?;
+    }
     if let Some(t) = s.token_file {
         b.set("WX_TOKEN_FILE", t)?;
     }

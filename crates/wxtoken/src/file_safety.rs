@@ -199,6 +199,24 @@ pub(crate) fn read_setting_file(
     limit: u64,
     private: bool,
 ) -> Result<Vec<u8>> {
+    read_bounded(path, setting, limit, private, false)
+}
+
+/// [`read_setting_file`] for a file that decides where the secret is sent
+/// (`wxtoken daemon`'s config): also refused, as cache files are, when
+/// another user owns it or anyone but its owner may write it, since whoever
+/// can edit it can point the secret at an API base of their choosing.
+pub fn read_trusted_setting_file(path: &Path, setting: &str, limit: u64) -> Result<Vec<u8>> {
+    read_bounded(path, setting, limit, false, true)
+}
+
+fn read_bounded(
+    path: &Path,
+    setting: &str,
+    limit: u64,
+    private: bool,
+    trusted: bool,
+) -> Result<Vec<u8>> {
     let config = |reason: String| {
         Error::Config(format!(
             "{setting} file {}: {reason} ({setting})",
@@ -215,6 +233,12 @@ pub(crate) fn read_setting_file(
         .map_err(|e| config(format!("cannot inspect it: {e}")))?;
     if let Some(what) = kind_of(&meta) {
         return Err(config(format!("it is {what}, not a regular file")));
+    }
+    if let Some(refusal) = trusted.then(|| check(path, &meta).err()).flatten() {
+        let Error::Unsafe { reason, .. } = refusal.into_error(path) else {
+            unreachable!("into_error gives Unsafe")
+        };
+        return Err(config(reason));
     }
     if private && meta.mode() & 0o004 != 0 {
         let Error::Unsafe { reason, .. } = Refusal::ReadableByAll(meta.mode()).into_error(path)

@@ -137,6 +137,7 @@ pub use config::{
 pub use error::{
     Error, ErrorKind, Result, CONFIG_ERRCODES, INVALID_TOKEN_ERRCODES, QUOTA_ERRCODES,
 };
+pub use file_safety::read_trusted_setting_file;
 pub use fork::install_fork_handlers;
 pub use store::redis::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
 pub use registry::{CacheRegistry, RegistryHold};

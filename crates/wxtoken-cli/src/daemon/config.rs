@@ -13,7 +13,14 @@
 //!
 //! Every value is checked by the same `ConfigBuilder` as the environment and
 //! the flags, so a setting means the same thing everywhere.
+//!
+//! The file decides where each secret is sent (`api_base`), so it is read
+//! like a secret file: a bounded read of a regular file (a FIFO or
+//! `/dev/zero` there is refused, not read forever), refused when another
+//! user owns it or anyone but its owner may write it. One appid in two
+//! tables would be two refreshers retiring each other's tokens: refused.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use wxtoken::{Config, ConfigBuilder, Error, Result};
@@ -31,11 +38,16 @@ fn setting_for(key: &str) -> Option<&'static str> {
         .map(|s| s.env)
 }
 
+/// The largest config file read: ample for 10,000 apps.
+const MAX_CONFIG_LEN: u64 = 64 << 20;
+
 /// One app the daemon keeps fresh.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct App {
     /// Its settings.
     pub config: Config,
+    /// The same, passive: how the daemon reads what readers read.
+    pub reader_config: Config,
     /// Where else to publish its token, if anywhere.
     pub publish: Option<Publish>,
 }
@@ -57,8 +69,8 @@ fn text(v: &toml::Value) -> Option<String> {
 
 /// Reads and checks the config file.
 pub fn load(file: &Path) -> Result<Vec<App>> {
-    let raw =
-        std::fs::read_to_string(file).map_err(|e| bad(file, format!("cannot read it: {e}")))?;
+    let raw = wxtoken::read_trusted_setting_file(file, "daemon config", MAX_CONFIG_LEN)?;
+    let raw = String::from_utf8(raw).map_err(|_| bad(file, "not valid UTF-8".into()))?;
     let doc: toml::Table = raw
         .parse()
         .map_err(|e: toml::de::Error| bad(file, format!("not valid TOML: {}", e.message())))?;
@@ -75,18 +87,28 @@ pub fn load(file: &Path) -> Result<Vec<App>> {
         _ => return Err(bad(file, "no [[app]] table".into())),
     };
     let mut apps = Vec::new();
+    // Each app's id and store, with the table that named it first.
+    let mut appids: HashMap<String, usize> = HashMap::new();
+    let mut stores: HashMap<String, usize> = HashMap::new();
     for (i, t) in tables.iter().enumerate() {
+        let n = i + 1;
         let toml::Value::Table(t) = t else {
-            return Err(bad(file, format!("app #{} is not a table", i + 1)));
+            return Err(bad(file, format!("app #{n} is not a table")));
         };
-        let app = app(t).map_err(|e| bad(file, format!("app #{}: {e}", i + 1)))?;
-        if apps
-            .iter()
-            .any(|a: &App| same_store(&a.config, &app.config))
-        {
+        let app = app(t).map_err(|e| bad(file, format!("app #{n}: {e}")))?;
+        if let Some(first) = appids.insert(app.config.appid().to_string(), n) {
             return Err(bad(
                 file,
-                format!("app #{} uses the same store as an earlier app", i + 1),
+                format!(
+                    "app #{n} has the same appid as app #{first}: two refreshers of one app \
+                     retire each other's tokens (keep one table per appid)"
+                ),
+            ));
+        }
+        if let Some(first) = stores.insert(store_of(&app.config), n) {
+            return Err(bad(
+                file,
+                format!("app #{n} uses the same store as app #{first}"),
             ));
         }
         apps.push(app);
@@ -94,16 +116,17 @@ pub fn load(file: &Path) -> Result<Vec<App>> {
     Ok(apps)
 }
 
-fn same_store(a: &Config, b: &Config) -> bool {
-    match (a.redis_url(), b.redis_url()) {
-        (Some(x), Some(y)) => {
-            x == y && a.appid() == b.appid() && a.redis_prefix() == b.redis_prefix()
+/// Where an app's token lives, as a comparable name.
+fn store_of(c: &Config) -> String {
+    match c.redis_url() {
+        Some(url) => format!("redis {url} {} {}", c.redis_prefix(), c.appid()),
+        None => {
+            let p = c.token_file();
+            format!(
+                "files {}",
+                std::path::absolute(p).unwrap_or(p.into()).display()
+            )
         }
-        (None, None) => {
-            let abs = |p: &Path| std::path::absolute(p).unwrap_or(p.into());
-            abs(a.token_file()) == abs(b.token_file())
-        }
-        _ => false,
     }
 }
 
@@ -155,6 +178,7 @@ fn app(t: &toml::Table) -> Result<App> {
     if !t.contains_key("appsecret_file") {
         return Err(Error::Config("appsecret_file is required".into()));
     }
+    let reader_config = builder.clone().passive(true).build()?;
     let config = builder.build()?;
     let publish = if publish.is_empty() {
         None
@@ -170,5 +194,9 @@ fn app(t: &toml::Table) -> Result<App> {
             &url, publish, prefixes.0, prefixes.1, &config,
         )?)
     };
-    Ok(App { config, publish })
+    Ok(App {
+        config,
+        reader_config,
+        publish,
+    })
 }

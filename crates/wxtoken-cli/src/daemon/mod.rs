@@ -1,50 +1,118 @@
 //! `wxtoken daemon`: the central refresher.
 //!
 //! Keeps one or many apps' tokens fresh in their stores (files or Redis)
-//! ahead of expiry, so that passive readers (`WX_PASSIVE=1`) in PHP, C and
-//! Rust never fetch and no request ever waits on WeChat. Each app runs as its
-//! own task on one tokio runtime, so a failing or slow app never delays
-//! another. It refreshes through the same `TokenCache` as every other front
-//! end, so it shares the store's lock and back-off with other daemons and
-//! with active workers: one upstream call per expiry, however many
-//! refreshers.
+//! ahead of expiry, so that passive readers (`WX_PASSIVE=1`, which need only
+//! the app id) in PHP, C and Rust never fetch and no request ever waits on
+//! WeChat. Each app runs as its own task (`app`) on one tokio runtime, so a
+//! failing or slow app never delays another. It refreshes through the same
+//! `TokenCache` as every other front end, so it shares the store's lock and
+//! back-off with other daemons and with active workers: one upstream call
+//! per expiry, however many refreshers.
 //!
-//! Signals: SIGTERM or SIGINT stop it within a second, even mid-fetch (the
-//! fetch is dropped; a store is only ever replaced whole); SIGHUP reloads
-//! the config file. It logs one line per event to stderr, `key=value`
-//! style (journald adds the time): never a token, never a secret.
+//! It repairs: a watcher (`watch`) reads every app's store each second and
+//! wakes the app whose token readers would not find (invalidated, flushed,
+//! emptied) or find changed (someone else refreshed), which refreshes or
+//! observes, and republishes to the other SDKs' keys (`publish`) when the
+//! token changed or a key went missing.
+//!
+//! It scales: one Redis connection pool per server (`redis_pool`), token
+//! files opened only while used, at most [`MAX_CONCURRENT_FETCHES`] rounds
+//! at once, refreshes spread over the margin (`schedule`), a bounded metrics
+//! listener serving from memory (`http`), and a reload that leaves unchanged
+//! apps running.
+//!
+//! Signals: SIGTERM or SIGINT stop it within a second, even mid-fetch or
+//! with a store that does not answer (a fetch is dropped; a store is only
+//! ever replaced whole); SIGHUP reloads the config file. It logs one line
+//! per event to stderr, `key=value` style after a UTC timestamp: never a
+//! token, never a secret. It is not dumpable: no core file holds the secret.
 
+mod app;
 mod config;
+mod http;
 mod metrics;
+mod pooled_store;
 mod publish;
+mod redis_pool;
+mod schedule;
+mod watch;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
-use wxtoken::{ConfigBuilder, Error, ErrorKind, Result, TokenCache};
+use tokio::sync::Semaphore;
+use wxtoken::{ConfigBuilder, Error, Result};
 
+use app::Running;
 use config::App;
-use metrics::{AppMetrics, Counted, Sample};
+use metrics::AppMetrics;
+use redis_pool::Pools;
 
-/// One line on stderr: `wxtoken daemon: app=X event=Y details`.
+/// Rounds (each at most one fetch) in flight at once, over all apps: bounds
+/// upstream calls, sockets and Redis connections at start-up and whenever
+/// many apps come due together.
+pub const MAX_CONCURRENT_FETCHES: usize = 16;
+/// How long a stop waits for the apps' tasks before it goes anyway.
+const STOP_WAIT: Duration = Duration::from_millis(600);
+
+/// One line on stderr: `TIME wxtoken daemon: app=X event=Y details`.
 pub fn log(appid: &str, event: &str, details: &str) {
-    eprintln!("wxtoken daemon: app={appid} event={event} {details}");
+    eprintln!(
+        "{} wxtoken daemon: app={appid} event={event} {details}",
+        utc_now()
+    );
 }
 
-/// After a failed or skipped refresh, look again this soon; the cache's
-/// shared back-off decides whether that look asks WeChat.
-const RETRY: Duration = Duration::from_secs(1);
+/// The time as `2026-01-31T12:34:56Z`, for log lines read outside journald.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
 
-/// One app being kept fresh.
-struct Running {
-    appid: String,
-    cache: Arc<TokenCache>,
-    metrics: Arc<AppMetrics>,
-    publish: Option<Arc<publish::Publish>>,
+/// Keeps the kernel from writing this process's memory (which holds the
+/// secrets) to a core file, and other processes of the user from reading it
+/// through ptrace or /proc.
+fn not_dumpable() -> Result<()> {
+    // SAFETY: prctl with PR_SET_DUMPABLE takes plain integers.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(Error::Config(format!(
+            "cannot make the daemon non-dumpable: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
+/// `WX_PASSIVE` as the environment sets it: on for "1", "true", "yes", "on".
+fn passive_in_env() -> bool {
+    std::env::var("WX_PASSIVE").is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -53,6 +121,7 @@ pub fn run(
     metrics_addr: Option<SocketAddr>,
     from_env: impl FnOnce() -> Result<ConfigBuilder>,
 ) -> Result<()> {
+    not_dumpable()?;
     if let Some(addr) = metrics_addr {
         if !addr.ip().is_loopback() {
             return Err(Error::Config(format!(
@@ -60,6 +129,13 @@ pub fn run(
                  (put a proxy in front to expose it)"
             )));
         }
+    }
+    if passive_in_env() {
+        return Err(Error::Config(
+            "WX_PASSIVE=1: the daemon is the refresher that passive readers rely on, and a \
+             passive one would never fetch (unset WX_PASSIVE for the daemon)"
+                .into(),
+        ));
     }
     let source = match config_file {
         Some(f) => Source::File(f.to_path_buf()),
@@ -71,7 +147,11 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| Error::Config(format!("cannot start the daemon's runtime: {e}")))?;
-    rt.block_on(serve(source, apps, metrics_addr))
+    let result = rt.block_on(serve(source, apps, metrics_addr));
+    // A store round trip still blocked on a thread (a paused Redis) ends by
+    // its own timeout; the process does not wait for it.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    result
 }
 
 /// Where the apps come from, for the start and for each SIGHUP.
@@ -84,12 +164,27 @@ impl Source {
     fn load(&self) -> Result<Vec<App>> {
         match self {
             Source::File(f) => config::load(f),
-            Source::Env(b) => Ok(vec![App {
-                config: (**b).clone().build()?,
-                publish: None,
-            }]),
+            Source::Env(b) => {
+                let config = (**b).clone().build()?;
+                if config.passive() {
+                    return Err(Error::Config(
+                        "passive: the daemon is the refresher, it cannot be passive".into(),
+                    ));
+                }
+                Ok(vec![App {
+                    reader_config: (**b).clone().passive(true).build()?,
+                    config,
+                    publish: None,
+                }])
+            }
         }
     }
+}
+
+/// The running apps by app id, and their tasks.
+#[derive(Default)]
+struct Fleet {
+    apps: HashMap<String, (Arc<Running>, tokio::task::JoinHandle<()>)>,
 }
 
 async fn serve(source: Source, apps: Vec<App>, metrics_addr: Option<SocketAddr>) -> Result<()> {
@@ -97,239 +192,131 @@ async fn serve(source: Source, apps: Vec<App>, metrics_addr: Option<SocketAddr>)
     let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
     let mut int = signal(SignalKind::interrupt()).map_err(signal_err)?;
     let mut hup = signal(SignalKind::hangup()).map_err(signal_err)?;
-    let running: Arc<RwLock<Vec<Arc<Running>>>> = Arc::default();
+    let listed: http::Apps = Arc::default();
     if let Some(addr) = metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| Error::Config(format!("--metrics {addr}: cannot listen: {e}")))?;
         log("-", "metrics", &format!("listen=http://{addr}/metrics"));
-        tokio::spawn(metrics_server(listener, running.clone()));
+        tokio::spawn(http::serve(listener, listed.clone()));
     }
-    let (mut stop, mut tasks) = start(apps, &running);
+    let pools = Arc::new(Pools::default());
+    let fetches = Arc::new(Semaphore::new(MAX_CONCURRENT_FETCHES));
+    let mut fleet = Fleet::default();
+    apply(&mut fleet, apps, &pools, &fetches, &listed).await;
+    tokio::spawn(watcher(listed.clone()));
+    let source = Arc::new(source);
+    let mut reload: Option<tokio::task::JoinHandle<Result<Vec<App>>>> = None;
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => match source.load() {
-                Ok(apps) => {
-                    halt(stop, tasks).await;
-                    (stop, tasks) = start(apps, &running);
-                    log("-", "reloaded", &format!("apps={}", running.read().map_or(0, |r| r.len())));
+            _ = hup.recv(), if reload.is_none() => {
+                // Parsed off the runtime: a large config takes a while, and
+                // signals are still heard meanwhile.
+                let s = source.clone();
+                reload = Some(tokio::task::spawn_blocking(move || s.load()));
+            }
+            loaded = async { reload.as_mut().expect("guarded").await }, if reload.is_some() => {
+                reload = None;
+                match loaded {
+                    Ok(Ok(apps)) => {
+                        let (kept, started) = apply(&mut fleet, apps, &pools, &fetches, &listed).await;
+                        log("-", "reloaded", &format!("apps={} kept={kept} started={started}", fleet.apps.len()));
+                    }
+                    Ok(Err(e)) => log("-", "reload_failed", &format!("error={:?} (the old config stays)", e.to_string())),
+                    Err(_) => log("-", "reload_failed", "error=\"panic\" (the old config stays)"),
                 }
-                Err(e) => log("-", "reload_failed", &format!("error={:?} (the old config stays)", e.to_string())),
-            },
+            }
         }
     }
-    halt(stop, tasks).await;
+    let all: Vec<_> = fleet.apps.drain().map(|(_, v)| v).collect();
+    stop_all(all).await;
     log("-", "stopped", "");
     Ok(())
 }
 
-/// Starts one task per app; returns the stop switch and the tasks.
-fn start(
+/// Makes the fleet run `apps`: an app whose settings did not change keeps
+/// running (no refetch, counters kept); a changed one restarts with its
+/// counters; a removed one stops. Returns (kept, started).
+async fn apply(
+    fleet: &mut Fleet,
     apps: Vec<App>,
-    running: &RwLock<Vec<Arc<Running>>>,
-) -> (watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>) {
-    let (stop, stopped) = watch::channel(false);
-    let mut all = Vec::new();
-    let mut tasks = Vec::new();
+    pools: &Pools,
+    fetches: &Arc<Semaphore>,
+    listed: &http::Apps,
+) -> (usize, usize) {
+    let mut old = std::mem::take(&mut fleet.apps);
+    let (mut kept, mut started) = (0, 0);
+    let mut stopping = Vec::new();
     for app in apps {
         let appid = app.config.appid().to_string();
-        let metrics = Arc::new(AppMetrics::default());
-        let source = Arc::new(Counted {
-            appid: appid.clone(),
-            inner: wxtoken::wechat_api_source(&app.config),
-            metrics: metrics.clone(),
-        });
-        let store = app.config.redis_url().map_or_else(
-            || format!("files {}", app.config.token_file().display()),
-            |_| "redis".to_string(),
-        );
-        let r = Arc::new(Running {
-            appid: appid.clone(),
-            cache: Arc::new(TokenCache::builder(app.config).source(source).build()),
-            metrics,
-            publish: app.publish.map(Arc::new),
-        });
-        log(&appid, "started", &format!("store={store:?}"));
-        all.push(r.clone());
-        tasks.push(tokio::spawn(keep_fresh(r, stopped.clone())));
+        let metrics = match old.remove(&appid) {
+            Some((running, task)) if running.app == app => {
+                fleet.apps.insert(appid, (running, task));
+                kept += 1;
+                continue;
+            }
+            Some((running, task)) => {
+                let m = running.metrics.clone();
+                stopping.push((running, task));
+                m
+            }
+            None => Arc::new(AppMetrics::default()),
+        };
+        match Running::new(app, metrics, pools) {
+            Ok(r) => {
+                let r = Arc::new(r);
+                let store = match r.app.config.redis_url() {
+                    Some(_) => "redis".to_string(),
+                    None => format!("files {}", r.app.config.token_file().display()),
+                };
+                log(&appid, "started", &format!("store={store:?}"));
+                let task = tokio::spawn(app::keep_fresh(r.clone(), fetches.clone()));
+                fleet.apps.insert(appid, (r, task));
+                started += 1;
+            }
+            Err(e) => log(
+                &appid,
+                "start_failed",
+                &format!("error={:?}", e.to_string()),
+            ),
+        }
     }
-    *running.write().unwrap_or_else(|p| p.into_inner()) = all;
-    (stop, tasks)
+    stopping.extend(old.into_values());
+    stop_all(stopping).await;
+    *listed.write().unwrap_or_else(|p| p.into_inner()) =
+        fleet.apps.values().map(|(r, _)| r.clone()).collect();
+    (kept, started)
 }
 
-/// Stops every app task, within a second even if one is mid-fetch.
-async fn halt(stop: watch::Sender<bool>, tasks: Vec<tokio::task::JoinHandle<()>>) {
-    let _ = stop.send(true);
-    for t in tasks {
-        // Every await in a task watches `stop`, so this is quick; the bound
-        // only guards the promise to stop within a second.
-        let _ = tokio::time::timeout(Duration::from_millis(900), t).await;
+/// Stops apps' tasks, all at once, waiting at most [`STOP_WAIT`] in all:
+/// every await in a task watches its stop switch, so this is quick.
+async fn stop_all(apps: Vec<(Arc<Running>, tokio::task::JoinHandle<()>)>) {
+    for (r, _) in &apps {
+        r.stop();
     }
+    let _ = tokio::time::timeout(STOP_WAIT, async {
+        for (_, t) in apps {
+            let _ = t.await;
+        }
+    })
+    .await;
 }
 
-/// One app's loop: refresh at the margin (with jitter), look again soon
-/// after a failure, stop when told.
-async fn keep_fresh(app: Arc<Running>, mut stop: watch::Receiver<bool>) {
-    let mut last: Option<String> = None;
+/// Looks at every app's store each [`schedule::RECHECK`], spread: the look
+/// itself runs on a blocking thread.
+async fn watcher(listed: http::Apps) {
     loop {
-        let before = app.metrics_refreshes();
-        let wait = tokio::select! {
-            biased;
-            _ = stop.changed() => return,
-            r = app.cache.get_token_async() => app.after(r, before, &mut last).await,
-        };
-        tokio::select! {
-            biased;
-            _ = stop.changed() => return,
-            _ = tokio::time::sleep(wait) => {}
-        }
+        let started = tokio::time::Instant::now();
+        let apps = listed.read().map(|a| a.clone()).unwrap_or_default();
+        let _ = tokio::task::spawn_blocking(move || watch::look(&apps)).await;
+        // At least a tenth of the interval between looks, so a slow store
+        // (or a huge fleet) never makes this a busy loop.
+        let rest = schedule::RECHECK
+            .saturating_sub(started.elapsed())
+            .max(schedule::RECHECK / 10);
+        tokio::time::sleep(rest + schedule::spread(schedule::RECHECK / 10, schedule::random()))
+            .await;
     }
-}
-
-impl Running {
-    fn metrics_refreshes(&self) -> u64 {
-        metrics::refreshes(&self.metrics)
-    }
-
-    /// Logs and publishes what a round brought; returns when to look again.
-    async fn after(
-        &self,
-        result: Result<String>,
-        refreshes_before: u64,
-        last: &mut Option<String>,
-    ) -> Duration {
-        let token = match result {
-            Ok(t) => t,
-            Err(e) => {
-                // Fetch failures were logged as they happened; the back-off's
-                // refusals are not events. Anything else (the store) is.
-                if e.errcode().is_none()
-                    && e.kind() == ErrorKind::Store
-                    && !matches!(e, Error::RecentFailure { .. })
-                {
-                    log(
-                        &self.appid,
-                        "store_error",
-                        &format!("error={:?}", e.to_string()),
-                    );
-                }
-                return RETRY;
-            }
-        };
-        let status = match self.cache.status() {
-            Ok(s) => s,
-            Err(_) => return RETRY,
-        };
-        let now = unix_now();
-        let next = status
-            .refresh_at
-            .filter(|_| status.fresh)
-            .map(|at| at.saturating_sub(now))
-            .map(|secs| Duration::from_secs(secs) + jitter(self.cache.policy().refresh_margin));
-        if last.as_deref() != Some(token.as_str()) {
-            let event = if metrics::refreshes(&self.metrics) > refreshes_before {
-                "refreshed"
-            } else {
-                "observed"
-            };
-            let expires_at = status.expires_at.unwrap_or(0);
-            log(
-                &self.appid,
-                event,
-                &format!(
-                    "expires_at={expires_at} next_refresh_at={}",
-                    next.map_or(now, |d| now + d.as_secs())
-                ),
-            );
-            if let Some(p) = &self.publish {
-                let (p, t) = (p.clone(), token.clone());
-                let published = tokio::task::spawn_blocking(move || p.write(&t, expires_at)).await;
-                match published {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => log(
-                        &self.appid,
-                        "publish_failed",
-                        &format!("error={:?}", e.to_string()),
-                    ),
-                    Err(_) => log(&self.appid, "publish_failed", "error=\"panic\""),
-                }
-            }
-            *last = Some(token);
-        }
-        // Inside the margin (a refresh-ahead that failed or was someone
-        // else's): look again soon; the back-off keeps that from calling.
-        next.unwrap_or(RETRY)
-    }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Up to a quarter of the margin (at most 30 s), so that many daemons and
-/// apps do not all call WeChat in the same second.
-fn jitter(margin: u64) -> Duration {
-    use std::io::Read;
-    let max_ms = (margin * 1000 / 4).min(30_000);
-    let mut b = [0u8; 4];
-    let r = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-    let n = if r.is_ok() {
-        u32::from_ne_bytes(b) as u64
-    } else {
-        u64::from(std::process::id()) * 7919
-    };
-    Duration::from_millis(if max_ms == 0 { 0 } else { n % max_ms })
-}
-
-/// `/metrics` (Prometheus text) and `/healthz` (200 when every app has a
-/// valid token, else 503 naming those that do not).
-async fn metrics_server(
-    listener: tokio::net::TcpListener,
-    running: Arc<RwLock<Vec<Arc<Running>>>>,
-) {
-    use axum::http::{header, StatusCode};
-    use axum::routing::get;
-    let apps = move || running.read().map(|r| r.clone()).unwrap_or_default();
-    let for_metrics = apps.clone();
-    let app = axum::Router::new()
-        .route(
-            "/metrics",
-            get(move || async move {
-                let samples: Vec<Sample> = for_metrics()
-                    .iter()
-                    .map(|r| Sample {
-                        appid: r.appid.clone(),
-                        seconds_left: r.cache.status().ok().and_then(|s| s.seconds_left),
-                        metrics: r.metrics.clone(),
-                    })
-                    .collect();
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    metrics::render(&samples),
-                )
-            }),
-        )
-        .route(
-            "/healthz",
-            get(move || async move {
-                let bad: Vec<String> = apps()
-                    .iter()
-                    .filter(|r| !r.cache.status().is_ok_and(|s| s.present))
-                    .map(|r| r.appid.clone())
-                    .collect();
-                if bad.is_empty() {
-                    (StatusCode::OK, "ok\n".to_string())
-                } else {
-                    (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!("no valid token: {}\n", bad.join(" ")),
-                    )
-                }
-            }),
-        );
-    let _ = axum::serve(listener, app).await;
 }

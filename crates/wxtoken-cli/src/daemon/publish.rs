@@ -16,10 +16,9 @@
 //! with less than 60 s; silenceper trusts any key that exists, so the TTL
 //! never outlives the token.
 
-use std::sync::Mutex;
-use std::time::Duration;
-
 use wxtoken::{Config, Error, Result};
+
+use super::redis_pool::Pool;
 
 /// The SDKs whose keys the daemon can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,14 +44,14 @@ impl Sdk {
 }
 
 /// Where and what to publish for one app.
+#[derive(PartialEq, Eq)]
 pub struct Publish {
-    url: String,
+    /// The Redis server the keys go to.
+    pub url: String,
     sdks: Vec<Sdk>,
     wxjava_prefix: String,
     wechatpy_prefix: String,
     appid: String,
-    timeout: Duration,
-    conn: Mutex<Option<redis::Connection>>,
 }
 
 impl std::fmt::Debug for Publish {
@@ -64,7 +63,7 @@ impl std::fmt::Debug for Publish {
 }
 
 impl Publish {
-    /// Checks the URL now; connects on the first write.
+    /// Checks the URL now; the daemon connects through the server's pool.
     pub fn new(
         url: &str,
         sdks: Vec<Sdk>,
@@ -72,16 +71,17 @@ impl Publish {
         wechatpy_prefix: Option<String>,
         config: &Config,
     ) -> Result<Publish> {
-        redis::Client::open(url)
-            .map_err(|_| Error::Config("publish_redis_url is not a valid redis:// URL".into()))?;
+        if !url.starts_with("redis://") || redis::Client::open(url).is_err() {
+            return Err(Error::Config(
+                "publish_redis_url is not a valid redis:// URL".into(),
+            ));
+        }
         Ok(Publish {
             url: url.to_string(),
             sdks,
             wxjava_prefix: wxjava_prefix.unwrap_or_else(|| "wx".into()),
             wechatpy_prefix: wechatpy_prefix.unwrap_or_else(|| "wechatpy".into()),
             appid: config.appid().to_string(),
-            timeout: config.http_timeout().min(Duration::from_secs(3)),
-            conn: Mutex::new(None),
         })
     }
 
@@ -113,10 +113,16 @@ impl Publish {
         pairs
     }
 
+    /// Every key this app publishes.
+    pub fn keys(&self) -> Vec<String> {
+        self.pairs("", 0).into_iter().map(|(k, _)| k).collect()
+    }
+
     /// Writes every SDK's keys in one `MULTI`, each with the token's
     /// remaining lifetime as its TTL. A token about to expire is not
-    /// published (the SDKs would discard it anyway).
-    pub fn write(&self, token: &str, expires_at: u64) -> Result<()> {
+    /// published (the SDKs would discard it anyway). A failure is a store
+    /// error naming the server, never a configuration error.
+    pub fn write(&self, pool: &Pool, token: &str, expires_at: u64) -> Result<()> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -134,35 +140,7 @@ impl Publish {
                 .arg(ttl)
                 .ignore();
         }
-        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let failed = |e: redis::RedisError| {
-            Error::Config(format!("cannot publish to Redis: {}", e.kind_str()))
-        };
-        if slot.is_none() {
-            let client = redis::Client::open(self.url.as_str()).map_err(failed)?;
-            let con = client
-                .get_connection_with_timeout(self.timeout)
-                .map_err(failed)?;
-            let _ = con.set_read_timeout(Some(self.timeout));
-            let _ = con.set_write_timeout(Some(self.timeout));
-            *slot = Some(con);
-        }
-        let con = slot.as_mut().expect("connected above");
-        pipe.query::<()>(con).map_err(|e| {
-            *slot = None;
-            failed(e)
-        })
-    }
-}
-
-/// A short, password-free name for a Redis error.
-trait KindStr {
-    fn kind_str(&self) -> String;
-}
-
-impl KindStr for redis::RedisError {
-    fn kind_str(&self) -> String {
-        format!("{:?}", self.kind())
+        pool.with("publish to", |c| pipe.query::<()>(c))
     }
 }
 

@@ -176,6 +176,13 @@ impl Config {
                 check_secret(&secret, "WX_APPSECRET_FILE")?;
                 Ok(Secret(secret))
             }
+            // Only a passive configuration has none; anything that would
+            // send it gets a configuration error, never a request.
+            None if self.secret.0.is_empty() => Err(Error::Config(
+                "no app secret is configured (WX_APPSECRET or WX_APPSECRET_FILE): a passive \
+                 reader needs none, but fetching a token does"
+                    .into(),
+            )),
             None => Ok(self.secret.clone()),
         }
     }
@@ -463,16 +470,29 @@ impl ConfigBuilder {
                  issues them (wx… for apps, ww… for WeCom corps) (WX_APPID)"
             )));
         }
-        let (secret, secret_name) = match (self.secret, &self.secret_file) {
-            (Some(s), _) => (s, "WX_APPSECRET"),
-            (None, Some(path)) => (read_secret_file(path)?, "WX_APPSECRET_FILE"),
+        let passive = flag(self.passive.as_ref(), "passive", "WX_PASSIVE")?;
+        let from_file = self.secret.is_none() && self.secret_file.is_some();
+        let secret = match (self.secret, &self.secret_file) {
+            // A passive reader never fetches, so it needs no secret: the
+            // secret can stay with the refresher alone. `current_secret`
+            // refuses to hand out the empty one.
+            (None, None) if passive => String::new(),
+            (Some(s), None) if passive && s.is_empty() => s,
+            (Some(s), _) => {
+                check_secret(&s, "WX_APPSECRET")?;
+                s
+            }
+            (None, Some(path)) => {
+                let s = read_secret_file(path)?;
+                check_secret(&s, "WX_APPSECRET_FILE")?;
+                s
+            }
             (None, None) => {
                 return Err(Error::Config(
                     "app secret is required (WX_APPSECRET or WX_APPSECRET_FILE)".into(),
                 ))
             }
         };
-        check_secret(&secret, secret_name)?;
         let ca_file = self.ca_file.filter(|p| !p.as_os_str().is_empty());
         let store = StoreSpec::parse(StoreGiven {
             token_file: self.token_file,
@@ -541,7 +561,6 @@ impl ConfigBuilder {
                 t
             }
         };
-        let passive = flag(self.passive.as_ref(), "passive", "WX_PASSIVE")?;
         Ok(Config {
             appid,
             secret: Secret(secret),
@@ -552,9 +571,7 @@ impl ConfigBuilder {
             http_timeout,
             passive,
             ca_file,
-            secret_file: self
-                .secret_file
-                .filter(|_| secret_name == "WX_APPSECRET_FILE"),
+            secret_file: self.secret_file.filter(|_| from_file),
             allow_http,
         })
     }

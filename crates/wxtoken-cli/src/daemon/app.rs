@@ -1,0 +1,421 @@
+//! One app being kept fresh: its refresher task and what it knows.
+//!
+//! The task sleeps until the token's (spread) refresh time, or until the
+//! store watcher wakes it because readers would find no token, or another
+//! one than the task last saw, or a published key went missing. Each round
+//! then goes through the core's `TokenCache` (its lock, re-read and
+//! back-off: one upstream call per expiry, however many refreshers), holding
+//! one of a bounded number of fetch permits, reads back what readers will
+//! read, republishes when that token changed, and schedules the next round.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::time::Instant;
+use wxtoken::{Config, Error, ErrorKind, Result, TokenCache, TokenSource};
+
+use super::config::App;
+use super::log;
+use super::metrics::{self, AppMetrics, Counted};
+use super::pooled_store::{Keys, PooledStore};
+use super::publish::Publish;
+use super::redis_pool::{Pool, Pools};
+use super::schedule::{self, RETRY};
+
+/// The first wait after a store write failed (doubling, capped): each retry
+/// is a fetch, so it is not made every second.
+const STORE_BACKOFF: Duration = Duration::from_secs(5);
+/// The first wait after a publish failed (doubling, capped at
+/// [`PUBLISH_MAX_BACKOFF`]: the SDKs fetch on their own while it lasts).
+const PUBLISH_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between publish attempts.
+const PUBLISH_MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What readers of an app's store find: a valid token, when it expires, and
+/// from when it is due for a refresh (the cache's capped margin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// The token.
+    pub token: String,
+    /// Its Unix expiry.
+    pub expires_at: u64,
+    /// Unix time from which it is due for a refresh.
+    pub refresh_at: u64,
+}
+
+/// Where an app's token lives, as the daemon reaches it.
+pub enum Store {
+    /// Redis through the server's shared pool; the watcher reads these in
+    /// batches.
+    Pooled {
+        /// The server's pool.
+        pool: Arc<Pool>,
+        /// The app's keys there.
+        keys: Keys,
+        /// The cache on the pooled store, kept for the app's life.
+        cache: Arc<TokenCache>,
+        /// The same store, for reading back.
+        store: Arc<PooledStore>,
+    },
+    /// The core's own store, kept open (`rediss://`: a connection each).
+    Own {
+        /// The refresher's cache.
+        cache: Arc<TokenCache>,
+        /// A passive cache on the same store, for reading back.
+        reader: Arc<TokenCache>,
+    },
+    /// The token files: opened only while used, so a thousand apps do not
+    /// hold two thousand descriptors.
+    Files,
+}
+
+/// One app being kept fresh.
+pub struct Running {
+    /// Its app id.
+    pub appid: String,
+    /// Its settings and publishing, as loaded (a reload that leaves them
+    /// equal leaves the app running).
+    pub app: App,
+    /// The same settings, passive, for reading what readers read.
+    reader_config: Config,
+    /// The counted WeChat source.
+    source: Arc<dyn TokenSource>,
+    /// Its store.
+    pub store: Store,
+    /// The publish server's pool, when publishing.
+    pub publish_pool: Option<Arc<Pool>>,
+    /// Counters and the last view, for metrics and health.
+    pub metrics: Arc<AppMetrics>,
+    /// Rung by the watcher when the task should look now.
+    pub wake: Notify,
+    /// The token the task last saw in the store (`None`: none yet).
+    pub expected: Mutex<Option<String>>,
+    /// The token last published (`None`: none, or a key went missing).
+    pub published: Mutex<Option<String>>,
+    /// Tells the task to stop.
+    stop: watch::Sender<bool>,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Running {
+    /// Sets an app up (nothing is connected or fetched yet); `metrics`
+    /// carries an earlier instance's counters over a reload.
+    pub fn new(app: App, metrics: Arc<AppMetrics>, pools: &Pools) -> Result<Running> {
+        let appid = app.config.appid().to_string();
+        let source: Arc<dyn TokenSource> = Arc::new(Counted {
+            appid: appid.clone(),
+            inner: wxtoken::wechat_api_source(&app.config),
+            metrics: metrics.clone(),
+        });
+        let reader_config = app.reader_config.clone();
+        let store = match app.config.redis_url() {
+            Some(url) if url.starts_with("redis://") => {
+                let pool = pools.get(url, app.config.http_timeout());
+                let store = Arc::new(PooledStore::new(pool.clone(), &app.config));
+                let cache = TokenCache::builder(app.config.clone())
+                    .source(source.clone())
+                    .store(store.clone())
+                    .build();
+                Store::Pooled {
+                    keys: Keys::new(app.config.redis_prefix(), &appid),
+                    pool,
+                    cache: Arc::new(cache),
+                    store,
+                }
+            }
+            Some(_) => Store::Own {
+                cache: Arc::new(
+                    TokenCache::builder(app.config.clone())
+                        .source(source.clone())
+                        .build(),
+                ),
+                reader: Arc::new(TokenCache::new(reader_config.clone())),
+            },
+            None => Store::Files,
+        };
+        let publish_pool = app
+            .publish
+            .as_ref()
+            .map(|p| pools.get(&p.url, app.config.http_timeout()));
+        Ok(Running {
+            appid,
+            reader_config,
+            source,
+            store,
+            publish_pool,
+            metrics,
+            wake: Notify::new(),
+            expected: Mutex::new(None),
+            published: Mutex::new(None),
+            stop: watch::channel(false).0,
+            app,
+        })
+    }
+
+    /// The app's publishing, if any.
+    pub fn publish(&self) -> Option<&Publish> {
+        self.app.publish.as_ref()
+    }
+
+    /// Tells the task to stop.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// The cache a round goes through: the app's own, or for files one made
+    /// for the round (its open files are closed when it is dropped).
+    fn cache(&self) -> Arc<TokenCache> {
+        match &self.store {
+            Store::Pooled { cache, .. } | Store::Own { cache, .. } => cache.clone(),
+            Store::Files => Arc::new(
+                TokenCache::builder(self.app.config.clone())
+                    .source(self.source.clone())
+                    .build(),
+            ),
+        }
+    }
+
+    /// What readers find in the store now (blocking: a read of the files or
+    /// one Redis round trip). `Ok(None)` when they find no valid token.
+    pub fn read_view(&self) -> Result<Option<View>> {
+        let margin = self.app.config.refresh_margin();
+        let now = unix_now();
+        match &self.store {
+            Store::Pooled { store, .. } => {
+                use wxtoken::TokenStore;
+                Ok(store.reload()?.filter(|c| c.is_valid(now)).map(|c| View {
+                    refresh_at: c.refresh_at(margin),
+                    expires_at: c.expires_at,
+                    token: c.token,
+                }))
+            }
+            Store::Own { reader, .. } => passive_view(reader),
+            Store::Files => passive_view(&TokenCache::new(self.reader_config.clone())),
+        }
+    }
+
+    /// The watcher's look: notes what readers find and wakes the task when
+    /// it has something to do.
+    pub fn observe(&self, view: Option<View>) {
+        self.metrics
+            .set_readable(view.as_ref().map_or(0, |v| v.expires_at));
+        let expected = lock(&self.expected).clone();
+        let changed = match (&view, &expected) {
+            (None, _) => true,
+            (Some(v), Some(e)) => &v.token != e,
+            (Some(_), None) => true,
+        };
+        if changed || self.metrics.publish_failing() {
+            self.wake.notify_one();
+        }
+    }
+
+    /// A published key was found missing.
+    pub fn publish_missing(&self) {
+        if lock(&self.published).take().is_some() {
+            self.metrics.publish_missing();
+            log(&self.appid, "publish_missing", "(republishing)");
+        }
+        self.wake.notify_one();
+    }
+}
+
+/// What a passive cache on the store finds.
+fn passive_view(reader: &TokenCache) -> Result<Option<View>> {
+    let token = match reader.get_token() {
+        Ok(t) => t,
+        Err(e) if e.kind() == ErrorKind::Passive => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let s = reader.status()?;
+    Ok(match (s.expires_at, s.refresh_at) {
+        (Some(expires_at), Some(refresh_at)) if s.present => Some(View {
+            token,
+            expires_at,
+            refresh_at,
+        }),
+        _ => None,
+    })
+}
+
+/// Runs a blocking step off the runtime's workers.
+async fn off_runtime<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
+/// The app's task: one round whenever it is due or woken, until stopped.
+pub async fn keep_fresh(app: Arc<Running>, fetches: Arc<Semaphore>) {
+    let mut stop = app.stop.subscribe();
+    if *stop.borrow() {
+        return;
+    }
+    let mut due = Instant::now();
+    // Failures the daemon keeps to itself: each doubles its own wait.
+    let (mut store_failures, mut publish_failures) = (0u32, 0u32);
+    let mut not_before = Instant::now();
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            _ = app.wake.notified() => {},
+            _ = tokio::time::sleep_until(due) => {},
+        }
+        if Instant::now() < not_before {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep_until(not_before) => {},
+            }
+        }
+        let permit = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            p = fetches.clone().acquire_owned() => p,
+        };
+        let cache = app.cache();
+        let before = metrics::refreshes(&app.metrics);
+        let result = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            r = cache.get_token_async() => r,
+        };
+        drop(permit);
+        let token = match result {
+            Ok(t) => t,
+            Err(e) => {
+                log_failure(&app.appid, &e);
+                due = Instant::now() + RETRY;
+                continue;
+            }
+        };
+        // What readers will read: the token is only theirs once stored.
+        let reader = app.clone();
+        let view = off_runtime(move || reader.read_view())
+            .await
+            .unwrap_or_else(|| Err(Error::Config("the store read panicked".into())));
+        let lost = app.metrics.readable_until() == 0 && lock(&app.expected).is_some();
+        let view = match view {
+            Ok(Some(v)) if v.token == token => {
+                store_failures = 0;
+                app.metrics.set_store_failing(false);
+                v
+            }
+            other => {
+                store_failures += 1;
+                app.metrics.set_store_failing(true);
+                let wait = schedule::backoff(STORE_BACKOFF, store_failures);
+                let why = match (&other, cache.last_warning()) {
+                    (Err(e), _) => e.to_string(),
+                    (_, Some(w)) => w,
+                    _ => "the store does not show the token just stored".into(),
+                };
+                log(
+                    &app.appid,
+                    "store_failed",
+                    &format!("error={why:?} retry_in={}s", wait.as_secs()),
+                );
+                not_before = Instant::now() + wait;
+                due = not_before;
+                app.metrics.set_readable(0);
+                continue;
+            }
+        };
+        app.metrics.set_readable(view.expires_at);
+        drop(cache);
+        let at_ms = schedule::refresh_at_ms(view.expires_at, view.refresh_at, schedule::random());
+        let now_ms = unix_now() * 1000;
+        due = if at_ms > now_ms {
+            Instant::now() + Duration::from_millis(at_ms - now_ms)
+        } else {
+            // Inside the margin (a refresh-ahead that failed or was someone
+            // else's): look again soon; the back-off keeps that from calling.
+            Instant::now() + RETRY
+        };
+        let changed = lock(&app.expected).as_deref() != Some(view.token.as_str());
+        if changed {
+            let event = if metrics::refreshes(&app.metrics) > before {
+                "refreshed"
+            } else {
+                "observed"
+            };
+            if lost {
+                app.metrics.repaired();
+            }
+            log(
+                &app.appid,
+                if lost { "repaired" } else { event },
+                &format!(
+                    "how={event} expires_at={} next_refresh_at={}",
+                    view.expires_at,
+                    at_ms.max(now_ms) / 1000
+                ),
+            );
+            *lock(&app.expected) = Some(view.token.clone());
+        }
+        if let Some(wait) = publish(&app, &view).await {
+            publish_failures += 1;
+            let wait = schedule::backoff(wait, publish_failures).min(PUBLISH_MAX_BACKOFF);
+            due = due.min(Instant::now() + wait);
+            not_before = Instant::now() + wait;
+        } else {
+            publish_failures = 0;
+        }
+    }
+}
+
+/// Publishes `view`'s token if it is not what was last published; `Some`
+/// (the first wait) when that failed.
+async fn publish(app: &Arc<Running>, view: &View) -> Option<Duration> {
+    let pool = app.publish_pool.clone()?;
+    let same = lock(&app.published).as_deref() == Some(view.token.as_str());
+    if same && !app.metrics.publish_failing() {
+        return None;
+    }
+    let (a, v) = (app.clone(), view.clone());
+    let written = off_runtime(move || {
+        let p = a.publish().expect("checked above");
+        p.write(&pool, &v.token, v.expires_at)
+    })
+    .await
+    .unwrap_or_else(|| Err(Error::Config("the publish panicked".into())));
+    match written {
+        Ok(()) => {
+            app.metrics.published();
+            *lock(&app.published) = Some(view.token.clone());
+            None
+        }
+        Err(e) => {
+            app.metrics.publish_failed(&e);
+            log(
+                &app.appid,
+                "publish_failed",
+                &format!("kind={} error={:?}", e.kind().as_str(), e.to_string()),
+            );
+            Some(PUBLISH_BACKOFF)
+        }
+    }
+}
+
+/// Logs what a failed round says, unless the source logged it already.
+fn log_failure(appid: &str, e: &Error) {
+    // Fetch failures were logged as they happened; the back-off's refusals
+    // are not events. Anything else (the store, the configuration) is.
+    if e.errcode().is_none() && !matches!(e, Error::RecentFailure { .. }) {
+        let event = match e.kind() {
+            ErrorKind::Store => "store_error",
+            ErrorKind::Config => "config_error",
+            _ => return,
+        };
+        log(appid, event, &format!("error={:?}", e.to_string()));
+    }
+}
