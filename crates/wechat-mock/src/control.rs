@@ -163,6 +163,8 @@ mod tests {
             r#"{"token_calls":1,"stable_calls":0,"business_calls":0,"tokens_issued":1,"last_token":"T","ticket_calls":0,"tickets_issued":0,"last_ticket":null}"#
         );
         let empty = serde_json::to_string(&StatsBody::from(&Stats::default())).unwrap();
-        assert!(empty.ends_with(r#""last_token":null,"ticket_calls":0,"tickets_issued":0,"last_ticket":null}"#));
+        assert!(empty.ends_with(
+            r#""last_token":null,"ticket_calls":0,"tickets_issued":0,"last_ticket":null}"#
+        ));
     }
 }

@@ -397,7 +397,10 @@ fn tickets_check_the_access_token_like_a_business_call() {
     assert_eq!(s.last_ticket.as_deref(), b["ticket"].as_str());
     // The ticket endpoint's own fault leaves the token endpoint alone.
     assert_eq!(
-        control(&mock, "/mock/fault?kind=errcode&errcode=45009&endpoint=ticket&times=1")["ok"],
+        control(
+            &mock,
+            "/mock/fault?kind=errcode&errcode=45009&endpoint=ticket&times=1"
+        )["ok"],
         true
     );
     let t = access_token(&token(&mock));

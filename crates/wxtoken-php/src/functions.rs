@@ -243,7 +243,11 @@ fn text(s: &str) -> Zval {
 }
 
 /// The fields of one credential's status, into `out`.
-fn put_status(out: &mut ext_php_rs::types::ZendHashTable, s: &wxtoken::Status, warning: Option<&str>) {
+fn put_status(
+    out: &mut ext_php_rs::types::ZendHashTable,
+    s: &wxtoken::Status,
+    warning: Option<&str>,
+) {
     let mut put = |k: &str, v: Zval| {
         let _ = out.insert(k, v);
     };

@@ -15,7 +15,6 @@ use crate::source::ticket::TicketSource;
 use crate::source::{wechat_api_source, TokenSource};
 use crate::store::TokenStore;
 
-
 /// Builds a [`TokenCache`] with parts other than the defaults.
 ///
 /// ```

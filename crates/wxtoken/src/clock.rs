@@ -68,7 +68,8 @@ impl ManualClock {
 
     /// Moves the clock to `now`.
     pub fn set(&self, now: u64) {
-        self.0.store(now.saturating_mul(1_000_000), Ordering::SeqCst);
+        self.0
+            .store(now.saturating_mul(1_000_000), Ordering::SeqCst);
     }
 
     /// Moves the clock forward by `secs`.

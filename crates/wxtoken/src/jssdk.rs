@@ -75,9 +75,8 @@ fn nonce() -> Result<String> {
     let mut out = String::with_capacity(NONCE_LEN);
     let mut bytes = [0u8; 32];
     while out.len() < NONCE_LEN {
-        rng.fill(&mut bytes).map_err(|_| {
-            Error::Config("the system's random number generator failed".into())
-        })?;
+        rng.fill(&mut bytes)
+            .map_err(|_| Error::Config("the system's random number generator failed".into()))?;
         // Only bytes below the largest multiple of the alphabet's size, so
         // every character is equally likely.
         let limit = 256 - 256 % NONCE_ALPHABET.len();
@@ -85,7 +84,9 @@ fn nonce() -> Result<String> {
             if out.len() == NONCE_LEN {
                 break;
             }
-            out.push(char::from(NONCE_ALPHABET[usize::from(*b) % NONCE_ALPHABET.len()]));
+            out.push(char::from(
+                NONCE_ALPHABET[usize::from(*b) % NONCE_ALPHABET.len()],
+            ));
         }
     }
     Ok(out)
@@ -114,7 +115,10 @@ mod tests {
         assert_ne!(a.nonce_str, b.nonce_str);
         assert_eq!(a.url, "https://e.com/p?a=1");
         assert_eq!(a.nonce_str.len(), NONCE_LEN);
-        assert_eq!(a.signature, signature("T", &a.nonce_str, 1, "https://e.com/p?a=1"));
+        assert_eq!(
+            a.signature,
+            signature("T", &a.nonce_str, 1, "https://e.com/p?a=1")
+        );
         for bad in ["", "ftp://x", "https://e.com/a b", "#only"] {
             assert!(JsSdkConfig::sign("wx1", "T", bad, 1).is_err(), "{bad}");
         }

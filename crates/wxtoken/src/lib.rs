@@ -124,27 +124,27 @@ mod store;
 
 pub use assemble::{AppCache, TokenCacheBuilder};
 pub use cache::{Policy, Status, TokenCache};
-pub use credential::{Credential, TicketKind};
-pub use jssdk::{signature as jssdk_signature, JsSdkConfig};
-pub use source::{wechat_api_source, BoxFuture, Fetched, TokenSource};
-pub use store::spec::{FilesSpec, RedisSpec, StoreSpec};
 pub use cached::{Cached, MAX_LIFETIME, MAX_TOKEN_LEN};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     Config, ConfigBuilder, Mode, Secret, DEFAULT_API_BASE, DEFAULT_EXPIRY_FILE,
     DEFAULT_HTTP_TIMEOUT, DEFAULT_REDIS_PREFIX, DEFAULT_REFRESH_MARGIN, DEFAULT_TOKEN_FILE,
 };
+pub use credential::{Credential, TicketKind};
 pub use error::{
     Error, ErrorKind, Result, CONFIG_ERRCODES, INVALID_TOKEN_ERRCODES, QUOTA_ERRCODES,
 };
 pub use file_safety::read_trusted_setting_file;
 pub use fork::install_fork_handlers;
-pub use store::redis::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
+pub use jssdk::{signature as jssdk_signature, JsSdkConfig};
 pub use registry::{CacheRegistry, RegistryHold};
 pub use settings::{
     setting_index, setting_named, settings_markdown, FlagValue, Setting, SETTINGS, SETTING_COUNT,
     SETTING_NAMES,
 };
+pub use source::{wechat_api_source, BoxFuture, Fetched, TokenSource};
+pub use store::redis::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
+pub use store::spec::{FilesSpec, RedisSpec, StoreSpec};
 pub use store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
 /// The parsers of untrusted input, for the fuzz targets in `fuzz/` only.

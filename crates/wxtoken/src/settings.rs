@@ -6,9 +6,11 @@
 //! [`ConfigBuilder::from_env`](crate::ConfigBuilder::from_env) reads, the PHP
 //! extension's ini entries and `phpinfo()` rows, the CLI's flags and their
 //! help, the daemon's config keys, and the README's configuration table (a
-//! test fails when the README is stale). Adding a setting means adding a row
-//! here and teaching [`ConfigBuilder::set`](crate::ConfigBuilder::set) its
-//! value.
+//! test fails when the README is stale), the builder's storage and
+//! [`ConfigBuilder::set`](crate::ConfigBuilder::set), the defaults (and the
+//! `DEFAULT_*` constants), and the order of `Config::describe`. Adding a
+//! setting means adding a row here, reading it in `ConfigBuilder::build`
+//! and showing it in `Config::describe`.
 
 use std::ffi::CStr;
 
@@ -38,8 +40,17 @@ pub struct Setting {
     pub toml: Option<&'static str>,
     /// What it is, for help texts and the README.
     pub doc: &'static str,
-    /// The default, as the README shows it.
+    /// The default in words, as the README shows it; `""`: the
+    /// [`value`](Self::value) in backticks, or "none".
     pub default: &'static str,
+    /// The default value, as text the setting's own parser reads: the one
+    /// place a default is written (the `DEFAULT_*` constants are derived
+    /// from it).
+    pub value: Option<&'static str>,
+    /// A setting that setting this one clears: the secret and its file
+    /// replace each other, so the later (stronger) source wins in either
+    /// form.
+    pub replaces: Option<&'static str>,
 }
 
 impl Setting {
@@ -58,8 +69,31 @@ const fn setting(env: &'static str, ini: &'static CStr, doc: &'static str) -> Se
         flag_value: FlagValue::Required,
         toml: None,
         doc,
-        default: "none",
+        default: "",
+        value: None,
+        replaces: None,
     }
+}
+
+/// The default value of the setting named `env`, at compile time.
+pub const fn default_value(env: &str) -> &'static str {
+    match SETTINGS[setting_index(env)].value {
+        Some(v) => v,
+        None => panic!("this setting has no default value"),
+    }
+}
+
+/// A decimal number at compile time (the defaults of numeric settings).
+pub const fn parse_u64(text: &str) -> u64 {
+    let b = text.as_bytes();
+    let mut n = 0u64;
+    let mut i = 0;
+    while i < b.len() {
+        assert!(b[i].is_ascii_digit(), "not a decimal number");
+        n = n * 10 + (b[i] - b'0') as u64;
+        i += 1;
+    }
+    n
 }
 
 /// Number of settings.
@@ -78,26 +112,27 @@ pub const SETTINGS: [Setting; SETTING_COUNT] = [
         constant: Some("APPSECRET"),
         flag: Some("secret"),
         default: "required (or the file below)",
+        replaces: Some("WX_APPSECRET_FILE"),
         ..setting("WX_APPSECRET", c"wxtoken.appsecret", "app secret")
     },
     Setting {
         constant: Some("TOKENFILE"),
         flag: Some("token-file"),
         toml: Some("token_file"),
-        default: "`token.txt`",
+        value: Some("token.txt"),
         ..setting("WX_TOKEN_FILE", c"wxtoken.token_file", "token file")
     },
     Setting {
         constant: Some("EXPIRY"),
         flag: Some("expiry-file"),
         toml: Some("expiry_file"),
-        default: "`expiry.txt`",
+        value: Some("expiry.txt"),
         ..setting("WX_EXPIRY_FILE", c"wxtoken.expiry_file", "expiry file")
     },
     Setting {
         flag: Some("api-base"),
         toml: Some("api_base"),
-        default: "`https://api.weixin.qq.com,https://api2.weixin.qq.com`",
+        value: Some("https://api.weixin.qq.com,https://api2.weixin.qq.com"),
         ..setting(
             "WX_API_BASE",
             c"wxtoken.api_base",
@@ -107,7 +142,7 @@ pub const SETTINGS: [Setting; SETTING_COUNT] = [
     Setting {
         flag: Some("margin"),
         toml: Some("refresh_margin"),
-        default: "300",
+        value: Some("300"),
         ..setting(
             "WX_REFRESH_MARGIN",
             c"wxtoken.refresh_margin",
@@ -117,13 +152,13 @@ pub const SETTINGS: [Setting; SETTING_COUNT] = [
     Setting {
         flag: Some("mode"),
         toml: Some("mode"),
-        default: "`token`",
+        value: Some("token"),
         ..setting("WX_TOKEN_MODE", c"wxtoken.mode", "endpoint: `token` or `stable`")
     },
     Setting {
         flag: Some("timeout"),
         toml: Some("http_timeout"),
-        default: "10",
+        value: Some("10"),
         ..setting(
             "WX_HTTP_TIMEOUT",
             c"wxtoken.http_timeout",
@@ -144,6 +179,7 @@ pub const SETTINGS: [Setting; SETTING_COUNT] = [
         flag: Some("passive"),
         flag_value: FlagValue::Switch,
         default: "off",
+        value: Some("0"),
         ..setting("WX_PASSIVE", c"wxtoken.passive", "read only, never fetch")
     },
     Setting {
@@ -155,6 +191,7 @@ pub const SETTINGS: [Setting; SETTING_COUNT] = [
     Setting {
         flag: Some("secret-file"),
         toml: Some("appsecret_file"),
+        replaces: Some("WX_APPSECRET"),
         ..setting(
             "WX_APPSECRET_FILE",
             c"wxtoken.appsecret_file",
@@ -166,6 +203,7 @@ pub const SETTINGS: [Setting; SETTING_COUNT] = [
         flag_value: FlagValue::Switch,
         toml: Some("allow_http"),
         default: "off: refused",
+        value: Some("0"),
         ..setting(
             "WX_ALLOW_HTTP",
             c"wxtoken.allow_http",
@@ -175,7 +213,7 @@ pub const SETTINGS: [Setting; SETTING_COUNT] = [
     Setting {
         flag: Some("redis-prefix"),
         toml: Some("redis_prefix"),
-        default: "`wxtoken`",
+        value: Some("wxtoken"),
         ..setting("WX_REDIS_PREFIX", c"wxtoken.redis_prefix", "Redis key prefix")
     },
     Setting {
@@ -250,9 +288,14 @@ pub fn settings_markdown() -> String {
             None => format!("`{}`", s.ini_name()),
         };
         let flag = s.flag.map(|f| format!("`--{f}`")).unwrap_or_default();
+        let default = match (s.default, s.value) {
+            ("", Some(v)) => format!("`{v}`"),
+            ("", None) => "none".to_string(),
+            (words, _) => words.to_string(),
+        };
         out.push_str(&format!(
-            "| {} | {env} | {php} | {flag} | {} |\n",
-            s.doc, s.default
+            "| {} | {env} | {php} | {flag} | {default} |\n",
+            s.doc
         ));
     }
     out

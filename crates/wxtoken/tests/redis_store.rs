@@ -295,7 +295,18 @@ fn a_ticket_is_a_plain_string_key_beside_the_token_in_its_slot() {
     assert!(key.contains("{wx_test_appid}") && TOKEN_KEY.contains("{wx_test_appid}"));
     // A second host reads it without a call.
     let other = wxtoken::AppCache::new(redis_builder(&w, &r.url()).build().unwrap());
-    assert_eq!(other.ticket(wxtoken::TicketKind::Jsapi).get_token().unwrap(), ticket);
+    assert_eq!(
+        other
+            .ticket(wxtoken::TicketKind::Jsapi)
+            .get_token()
+            .unwrap(),
+        ticket
+    );
     assert_eq!(w.mock.stats().ticket_calls, 1);
-    assert!(!w.token_file().parent().unwrap().join("jsapi_ticket.txt").exists());
+    assert!(!w
+        .token_file()
+        .parent()
+        .unwrap()
+        .join("jsapi_ticket.txt")
+        .exists());
 }

@@ -46,7 +46,12 @@ fn a_ticket_is_fetched_once_with_the_cached_token_into_private_legacy_files() {
     assert_ne!(card, ticket);
     assert!(dir.join("wx_card_ticket.txt").exists());
     assert_eq!(w.mock.stats().token_calls, 1);
-    let kinds: Vec<_> = app.statuses().unwrap().iter().map(|(c, _)| c.key()).collect();
+    let kinds: Vec<_> = app
+        .statuses()
+        .unwrap()
+        .iter()
+        .map(|(c, _)| c.key())
+        .collect();
     assert_eq!(kinds, ["access_token", "jsapi_ticket", "wx_card_ticket"]);
 }
 
@@ -64,7 +69,11 @@ fn a_revoked_token_is_refreshed_once_and_the_ticket_asked_once_more() {
     let fresh = self::app(&w).ticket(TicketKind::Jsapi).get_token().unwrap();
     let after = w.mock.stats();
     assert_ne!(fresh, first);
-    assert_eq!(after.token_calls - before.token_calls, 1, "one token refresh");
+    assert_eq!(
+        after.token_calls - before.token_calls,
+        1,
+        "one token refresh"
+    );
     assert_eq!(after.ticket_calls - before.ticket_calls, 2, "one retry");
     assert_ne!(app.token().get_token().unwrap(), old_token);
     // Revoked again, and the refreshed token revoked too: never a loop.
@@ -72,7 +81,10 @@ fn a_revoked_token_is_refreshed_once_and_the_ticket_asked_once_more() {
     std::fs::write(dir.join("jsapi_ticket_expiry.txt"), "1").unwrap();
     w.mock.set_fault(Some(Fault::Errcode(40125)), None);
     let before = w.mock.stats();
-    let e = self::app(&w).ticket(TicketKind::Jsapi).get_token().unwrap_err();
+    let e = self::app(&w)
+        .ticket(TicketKind::Jsapi)
+        .get_token()
+        .unwrap_err();
     let after = w.mock.stats();
     assert_eq!(e.errcode(), Some(40125), "{e}");
     assert_eq!(after.ticket_calls - before.ticket_calls, 1);
@@ -122,14 +134,19 @@ fn passive_mode_never_fetches_a_ticket() {
     assert_eq!((s.token_calls, s.ticket_calls), (0, 0));
     // Once an active process cached it, the passive one reads it.
     let ticket = app(&w).ticket(TicketKind::Jsapi).get_token().unwrap();
-    assert_eq!(passive.ticket(TicketKind::Jsapi).get_token().unwrap(), ticket);
+    assert_eq!(
+        passive.ticket(TicketKind::Jsapi).get_token().unwrap(),
+        ticket
+    );
 }
 
 #[test]
 fn the_jssdk_config_is_signed_with_the_cached_ticket() {
     let w = World::new();
     let app = app(&w);
-    let a = app.jssdk_config("https://example.com/p?a=1&b=2#section").unwrap();
+    let a = app
+        .jssdk_config("https://example.com/p?a=1&b=2#section")
+        .unwrap();
     let b = app.jssdk_config("https://example.com/p?a=1&b=2").unwrap();
     let ticket = app.ticket(TicketKind::Jsapi).get_token().unwrap();
     assert_eq!(a.url, "https://example.com/p?a=1&b=2");

@@ -12,12 +12,13 @@ use crate::error::Result;
 use crate::store::StoreLock;
 
 impl TokenCache {
-
     /// Before queueing for any lock: inside a back-off window everyone gets
     /// the failure at once (or a token stored meanwhile), so callers do not
     /// line up for the lock only to read the note.
     pub(super) fn answer_in_back_off(&self) -> Option<Result<String>> {
-        let note = self.peeked_note().filter(|n| n.backing_off(self.clock.now_micros()))?;
+        let note = self
+            .peeked_note()
+            .filter(|n| n.backing_off(self.clock.now_micros()))?;
         Some(match self.fresh_in_store() {
             Ok(Some(token)) => Ok(token),
             Ok(None) => Err(note.to_error(self.clock.now_micros())),
@@ -37,7 +38,8 @@ impl TokenCache {
             Err(e) => return Some(Err(e)),
         }
         let note = self.peeked_note()?;
-        (note.since(since) || note.backing_off(self.clock.now_micros())).then(|| Err(note.to_error(self.clock.now_micros())))
+        (note.since(since) || note.backing_off(self.clock.now_micros()))
+            .then(|| Err(note.to_error(self.clock.now_micros())))
     }
 
     /// A fresh token in the store (bypassing any memo) or in this process.

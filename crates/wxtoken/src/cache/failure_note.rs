@@ -295,7 +295,8 @@ mod tests {
             errmsg: String::new(),
         };
         let note =
-            FailureNote::decode(&FailureNote::of(&wrong, None, "wx1", "aaaa", now_us()).encode()).unwrap();
+            FailureNote::decode(&FailureNote::of(&wrong, None, "wx1", "aaaa", now_us()).encode())
+                .unwrap();
         assert!(note.is_for("wx1", || "aaaa".into()));
         assert!(
             !note.is_for("wx1", || "bbbb".into()),

@@ -62,7 +62,6 @@ pub struct Policy {
     pub passive: bool,
 }
 
-
 /// A shared cache of one WeChat credential: an access token (the default,
 /// from [`TokenCache::new`]) or a JS-SDK ticket (see [`AppCache`](crate::AppCache)).
 ///
@@ -169,7 +168,6 @@ impl TokenCache {
     pub(crate) fn scope(&self) -> String {
         self.source.scope()
     }
-
 
     /// A valid token: from the store when fresh (no network, no lock), else
     /// fetched once for all threads, processes and hosts sharing the store.
@@ -323,7 +321,6 @@ impl TokenCache {
             .store(w.is_some(), std::sync::atomic::Ordering::Release);
         self.warning.store(w.map(Arc::new));
     }
-
 }
 
 /// Runs the slow path from the blocking API (see `blocking`).
@@ -345,4 +342,3 @@ fn seconds_between(from: u64, to: u64) -> i64 {
 pub(crate) fn left(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
-

@@ -25,7 +25,6 @@ pub(super) enum Refresh {
 }
 
 impl TokenCache {
-
     /// The slow half of `get_token`, kept apart so the hit path stays small.
     pub(super) async fn miss(&self, now: u64, stored: Option<Cached>) -> Result<String> {
         if let Some(token) = self.unpersisted_fresh(now) {
@@ -227,7 +226,11 @@ impl TokenCache {
     /// can give none here (noted as a warning): in-process exclusion only.
     /// With `shared_since`, a refresh's answer that the store shows meanwhile
     /// ends the wait (see [`answer_since`](Self::answer_since)).
-    pub(super) async fn lock_store(&self, deadline: Instant, shared_since: Option<u64>) -> Result<Turn> {
+    pub(super) async fn lock_store(
+        &self,
+        deadline: Instant,
+        shared_since: Option<u64>,
+    ) -> Result<Turn> {
         let start = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
@@ -257,7 +260,6 @@ impl TokenCache {
     }
 }
 
-
 /// How a wait for the store's lock ended.
 pub(super) enum Turn {
     /// The lock is ours (`None`: the store has none to give here).
@@ -265,4 +267,3 @@ pub(super) enum Turn {
     /// Someone else's refresh answered meanwhile.
     Answered(Result<String>),
 }
-

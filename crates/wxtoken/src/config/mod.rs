@@ -6,32 +6,40 @@
 //! calls override earlier ones, which is how precedence is expressed: apply the
 //! weakest source first.
 
-use std::fmt;
+//!
+//! - `builder.rs`: [`ConfigBuilder`], one slot per row of the settings table;
+//! - `parse.rs`: the parsers of each setting's text;
+//! - `secret.rs`: the secret, its file and its fingerprint;
+//! - the store settings are parsed by [`StoreSpec`] (`store/spec.rs`).
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::settings::SETTING_NAMES;
-use crate::store::spec::{StoreGiven, StoreSpec};
+use crate::settings::{default_value, parse_u64, SETTINGS};
+use crate::store::spec::StoreSpec;
 
-pub use crate::store::spec::{DEFAULT_EXPIRY_FILE, DEFAULT_REDIS_PREFIX, DEFAULT_TOKEN_FILE};
+mod builder;
+mod parse;
+mod secret;
+
+pub use builder::ConfigBuilder;
+pub use secret::Secret;
+
+/// Default token file, as in the legacy script (from the settings table).
+pub const DEFAULT_TOKEN_FILE: &str = default_value("WX_TOKEN_FILE");
+/// Default expiry file, as in the legacy script.
+pub const DEFAULT_EXPIRY_FILE: &str = default_value("WX_EXPIRY_FILE");
+/// Default prefix of the Redis keys.
+pub const DEFAULT_REDIS_PREFIX: &str = default_value("WX_REDIS_PREFIX");
 /// Default API base URLs: WeChat's main host, then its disaster-recovery
 /// host, tried when the first cannot be reached.
-pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com,https://api2.weixin.qq.com";
+pub const DEFAULT_API_BASE: &str = default_value("WX_API_BASE");
 /// Default refresh margin: refresh this many seconds before expiry.
-pub const DEFAULT_REFRESH_MARGIN: u64 = 300;
+pub const DEFAULT_REFRESH_MARGIN: u64 = parse_u64(default_value("WX_REFRESH_MARGIN"));
 /// Default HTTP timeout.
-pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The longest token lifetime WeChat hands out; a margin this large would
-/// make every token stale on arrival.
-const MAX_TOKEN_LIFETIME: u64 = 7200;
-/// Longest HTTP timeout accepted: beyond this a PHP request is long dead.
-const MAX_HTTP_TIMEOUT: Duration = Duration::from_secs(300);
-/// The longest app id accepted; WeChat's are 18 characters.
-const MAX_APPID_LEN: usize = 64;
-/// A secret file holds one short line; anything longer is not one.
-const MAX_SECRET_FILE: u64 = 4096;
+pub const DEFAULT_HTTP_TIMEOUT: Duration =
+    Duration::from_secs(parse_u64(default_value("WX_HTTP_TIMEOUT")));
 
 /// Which WeChat endpoint issues tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -51,29 +59,6 @@ impl Mode {
             Mode::Token => "token",
             Mode::Stable => "stable",
         }
-    }
-}
-
-/// The app secret. Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself, for building the request and nothing else.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
     }
 }
 
@@ -172,8 +157,8 @@ impl Config {
     pub fn current_secret(&self) -> Result<Secret> {
         match &self.secret_file {
             Some(path) => {
-                let secret = read_secret_file(path)?;
-                check_secret(&secret, "WX_APPSECRET_FILE")?;
+                let secret = secret::read_secret_file(path)?;
+                secret::check_secret(&secret, "WX_APPSECRET_FILE")?;
                 Ok(Secret(secret))
             }
             // Only a passive configuration has none; anything that would
@@ -194,18 +179,10 @@ impl Config {
     /// fingerprint; fixed credentials are tried at once. Empty when the
     /// secret cannot be read.
     pub fn credential_scope(&self) -> String {
-        let Ok(secret) = self.current_secret() else {
-            return String::new();
-        };
-        let mut input = b"wxtoken credential scope v1\0".to_vec();
-        input.extend_from_slice(self.appid.as_bytes());
-        input.push(0);
-        input.extend_from_slice(secret.expose().as_bytes());
-        let digest = ring::digest::digest(&ring::digest::SHA256, &input);
-        digest.as_ref()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        match self.current_secret() {
+            Ok(secret) => secret::fingerprint(&self.appid, &secret),
+            Err(_) => String::new(),
+        }
     }
     /// Whether `http://` to a host other than loopback was allowed.
     pub fn allow_http(&self) -> bool {
@@ -213,471 +190,50 @@ impl Config {
     }
 
     /// The effective settings as `(environment name, value)` pairs, secret
-    /// masked, in the settings table's order; for `phpinfo()`, `wxtoken
-    /// status` and diagnostics.
+    /// and passwords masked, one per row of the settings table and in its
+    /// order; for `phpinfo()`, `wxtoken status` and diagnostics.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
-        let path = |p: &Path| p.display().to_string();
+        let store = self.store.describe();
+        SETTINGS
+            .iter()
+            .map(|s| {
+                let shown = store
+                    .iter()
+                    .find(|(name, _)| *name == s.env)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_else(|| self.shown(s.env));
+                (s.env, shown)
+            })
+            .collect()
+    }
+
+    /// One setting's effective value as `describe` shows it (the store's
+    /// settings are shown by the [`StoreSpec`]).
+    fn shown(&self, env: &str) -> String {
+        let path =
+            |p: Option<&Path>, none: &str| p.map_or(none.to_string(), |p| p.display().to_string());
         let switch = |on: bool| if on { "1" } else { "0" }.to_string();
-        let mut rows = vec![
-            ("WX_APPID", self.appid.clone()),
-            ("WX_APPSECRET", "***".to_string()),
-            ("WX_API_BASE", self.api_base.join(",")),
-            ("WX_REFRESH_MARGIN", self.refresh_margin.to_string()),
-            ("WX_TOKEN_MODE", self.mode.as_str().to_string()),
-            (
-                "WX_HTTP_TIMEOUT",
-                format!("{}", self.http_timeout.as_secs_f64()),
-            ),
-            ("WX_PASSIVE", switch(self.passive)),
-            (
-                "WX_CA_FILE",
-                self.ca_file
-                    .as_deref()
-                    .map(path)
-                    .unwrap_or_else(|| "(system roots)".into()),
-            ),
-            (
-                "WX_APPSECRET_FILE",
-                self.secret_file
-                    .as_deref()
-                    .map(path)
-                    .unwrap_or_else(|| "(none)".into()),
-            ),
-            ("WX_ALLOW_HTTP", switch(self.allow_http)),
-        ];
-        rows.extend(self.store.describe());
-        // The table's order, whoever describes which setting.
-        rows.sort_by_key(|(name, _)| SETTING_NAMES.iter().position(|n| n == name));
-        rows
-    }
-}
-
-/// A setting as a source gave it: text from the environment, an ini entry or
-/// a flag (parsed and checked in `build`), or a typed value from a setter
-/// (only checked), so a `Duration` never goes through text and back.
-#[derive(Clone, Debug)]
-enum Given<T> {
-    Text(String),
-    Typed(T),
-}
-
-impl<T: Copy> Given<T> {
-    /// The value, parsing text with `parse` (which names the setting in its
-    /// error).
-    fn value(&self, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
-        match self {
-            Given::Text(s) => parse(s),
-            Given::Typed(v) => Ok(*v),
+        match env {
+            "WX_APPID" => self.appid.clone(),
+            "WX_APPSECRET" => "***".to_string(),
+            "WX_API_BASE" => self.api_base.join(","),
+            "WX_REFRESH_MARGIN" => self.refresh_margin.to_string(),
+            "WX_TOKEN_MODE" => self.mode.as_str().to_string(),
+            "WX_HTTP_TIMEOUT" => format!("{}", self.http_timeout.as_secs_f64()),
+            "WX_PASSIVE" => switch(self.passive),
+            "WX_CA_FILE" => path(self.ca_file.as_deref(), "(system roots)"),
+            "WX_APPSECRET_FILE" => path(self.secret_file.as_deref(), "(none)"),
+            "WX_ALLOW_HTTP" => switch(self.allow_http),
+            _ => "(unknown)".to_string(),
         }
     }
-}
-
-/// Collects settings from any number of sources, then validates them once.
-#[derive(Clone, Default)]
-pub struct ConfigBuilder {
-    appid: Option<String>,
-    secret: Option<String>,
-    token_file: Option<PathBuf>,
-    expiry_file: Option<PathBuf>,
-    api_base: Option<String>,
-    refresh_margin: Option<Given<u64>>,
-    mode: Option<Given<Mode>>,
-    http_timeout: Option<Given<Duration>>,
-    redis_url: Option<String>,
-    passive: Option<Given<bool>>,
-    ca_file: Option<PathBuf>,
-    secret_file: Option<PathBuf>,
-    allow_http: Option<Given<bool>>,
-    redis_prefix: Option<String>,
-    ticket_dir: Option<PathBuf>,
-}
-
-impl fmt::Debug for ConfigBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConfigBuilder")
-            .field("appid", &self.appid)
-            .field("secret", &self.secret.as_ref().map(|_| "***"))
-            .field("secret_file", &self.secret_file)
-            .field("token_file", &self.token_file)
-            .field("expiry_file", &self.expiry_file)
-            .field("api_base", &self.api_base)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ConfigBuilder {
-    /// A builder pre-filled from the process environment (`WX_*`); later
-    /// setters override it.
-    pub fn from_env() -> Result<ConfigBuilder> {
-        Self::from_lookup(|name| std::env::var_os(name))
-    }
-
-    /// A builder pre-filled from any name → value lookup using the
-    /// environment names; unset or empty values are skipped.
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
-    ) -> Result<ConfigBuilder> {
-        let mut b = ConfigBuilder::default();
-        for name in SETTING_NAMES {
-            if let Some(value) = lookup(name) {
-                let value = value
-                    .into_string()
-                    .map_err(|_| Error::Config(format!("{name} is not valid UTF-8")))?;
-                if !value.is_empty() {
-                    b.set(name, &value)?;
-                }
-            }
-        }
-        Ok(b)
-    }
-
-    /// Sets one setting by its environment name (`WX_APPID`, ...) from text.
-    /// Numbers are checked when [`build`](Self::build) runs, so every source
-    /// reports errors the same way; unknown names are an error here.
-    pub fn set(&mut self, name: &str, value: &str) -> Result<&mut Self> {
-        let v = value.to_string();
-        match name {
-            "WX_APPID" => self.appid = Some(v),
-            // The secret and its file replace each other: the later (stronger)
-            // source wins whichever form it uses.
-            "WX_APPSECRET" => {
-                self.secret = Some(v);
-                self.secret_file = None;
-            }
-            "WX_APPSECRET_FILE" => {
-                self.secret_file = Some(v.into());
-                self.secret = None;
-            }
-            "WX_ALLOW_HTTP" => self.allow_http = Some(Given::Text(v)),
-            "WX_REDIS_PREFIX" => self.redis_prefix = Some(v),
-            "WX_TOKEN_FILE" => self.token_file = Some(v.into()),
-            "WX_EXPIRY_FILE" => self.expiry_file = Some(v.into()),
-            "WX_API_BASE" => self.api_base = Some(v),
-            "WX_REFRESH_MARGIN" => self.refresh_margin = Some(Given::Text(v)),
-            "WX_TOKEN_MODE" => self.mode = Some(Given::Text(v)),
-            "WX_HTTP_TIMEOUT" => self.http_timeout = Some(Given::Text(v)),
-            "WX_REDIS_URL" => self.redis_url = Some(v),
-            "WX_PASSIVE" => self.passive = Some(Given::Text(v)),
-            "WX_CA_FILE" => self.ca_file = Some(v.into()),
-            "WX_TICKET_DIR" => self.ticket_dir = Some(v.into()),
-            other => return Err(Error::Config(format!("unknown setting {other}"))),
-        }
-        Ok(self)
-    }
-
-    /// App id (required).
-    pub fn appid(mut self, appid: impl Into<String>) -> Self {
-        self.appid = Some(appid.into());
-        self
-    }
-    /// App secret (required, or [`secret_file`](Self::secret_file)).
-    pub fn secret(mut self, secret: impl Into<String>) -> Self {
-        self.secret = Some(secret.into());
-        self.secret_file = None;
-        self
-    }
-    /// Reads the app secret from the first line of a file, which must be a
-    /// regular file not readable by every user (the way to keep the secret
-    /// out of the environment, `ps` and `phpinfo()`).
-    pub fn secret_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.secret_file = Some(path.into());
-        self.secret = None;
-        self
-    }
-    /// Allows `http://` API bases on hosts other than loopback, which sends
-    /// the secret in clear text (default: refused).
-    pub fn allow_http(mut self, allow: bool) -> Self {
-        self.allow_http = Some(Given::Typed(allow));
-        self
-    }
-    /// Token file path (default `token.txt`).
-    pub fn token_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.token_file = Some(path.into());
-        self
-    }
-    /// Expiry file path (default `expiry.txt`).
-    pub fn expiry_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.expiry_file = Some(path.into());
-        self
-    }
-    /// API base URL(s), comma-separated, tried in order.
-    pub fn api_base(mut self, bases: impl Into<String>) -> Self {
-        self.api_base = Some(bases.into());
-        self
-    }
-    /// Refresh margin in seconds (default 300).
-    pub fn refresh_margin(mut self, secs: u64) -> Self {
-        self.refresh_margin = Some(Given::Typed(secs));
-        self
-    }
-    /// Token endpoint (default [`Mode::Token`]).
-    pub fn mode(mut self, mode: Mode) -> Self {
-        self.mode = Some(Given::Typed(mode));
-        self
-    }
-    /// HTTP timeout for a whole fetch (default 10 s).
-    pub fn http_timeout(mut self, timeout: Duration) -> Self {
-        self.http_timeout = Some(Given::Typed(timeout));
-        self
-    }
-    /// Redis URL for a shared store: `redis://[user:pass@]host[:port][/db]`,
-    /// or `rediss://` for TLS.
-    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
-        self.redis_url = Some(url.into());
-        self
-    }
-    /// Prefix of the Redis keys (default `wxtoken`).
-    pub fn redis_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.redis_prefix = Some(prefix.into());
-        self
-    }
-    /// Never fetch; only read what others cached.
-    pub fn passive(mut self, passive: bool) -> Self {
-        self.passive = Some(Given::Typed(passive));
-        self
-    }
-    /// Extra trusted CA bundle (PEM).
-    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ca_file = Some(path.into());
-        self
-    }
-    /// Directory of the JS-SDK ticket files (default: the token file's).
-    pub fn ticket_dir(mut self, path: impl Into<PathBuf>) -> Self {
-        self.ticket_dir = Some(path.into());
-        self
-    }
-
-    /// Validates everything and returns the configuration, or an error naming
-    /// the first bad setting (never echoing the secret).
-    pub fn build(self) -> Result<Config> {
-        let appid = self
-            .appid
-            .ok_or_else(|| Error::Config("app id is required (WX_APPID)".into()))?;
-        if appid.is_empty() {
-            return Err(Error::Config("app id is empty (WX_APPID)".into()));
-        }
-        // What WeChat issues (wx + 16 hex digits; WeCom corp ids ww…),
-        // with room to spare, and nothing that could break out of a Redis key's
-        // hash slot (`{`, `}`), a glob (`*`) or a log line. Never echoed: it
-        // may be anything, of any size.
-        if appid.len() > MAX_APPID_LEN
-            || !appid
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(Error::Config(format!(
-                "app id must be 1 to {MAX_APPID_LEN} letters, digits, '_' or '-', as WeChat \
-                 issues them (wx… for apps, ww… for WeCom corps) (WX_APPID)"
-            )));
-        }
-        let passive = flag(self.passive.as_ref(), "passive", "WX_PASSIVE")?;
-        let from_file = self.secret.is_none() && self.secret_file.is_some();
-        let secret = match (self.secret, &self.secret_file) {
-            // A passive reader never fetches, so it needs no secret: the
-            // secret can stay with the refresher alone. `current_secret`
-            // refuses to hand out the empty one.
-            (None, None) if passive => String::new(),
-            (Some(s), None) if passive && s.is_empty() => s,
-            (Some(s), _) => {
-                check_secret(&s, "WX_APPSECRET")?;
-                s
-            }
-            (None, Some(path)) => {
-                let s = read_secret_file(path)?;
-                check_secret(&s, "WX_APPSECRET_FILE")?;
-                s
-            }
-            (None, None) => {
-                return Err(Error::Config(
-                    "app secret is required (WX_APPSECRET or WX_APPSECRET_FILE)".into(),
-                ))
-            }
-        };
-        let ca_file = self.ca_file.filter(|p| !p.as_os_str().is_empty());
-        let store = StoreSpec::parse(StoreGiven {
-            token_file: self.token_file,
-            expiry_file: self.expiry_file,
-            ticket_dir: self.ticket_dir,
-            redis_url: self.redis_url,
-            redis_prefix: self.redis_prefix,
-            ca_file: ca_file.clone(),
-        })?;
-        let allow_http = flag(self.allow_http.as_ref(), "allow http", "WX_ALLOW_HTTP")?;
-        let api_base = parse_api_base(
-            self.api_base.as_deref().unwrap_or(DEFAULT_API_BASE),
-            allow_http,
-        )?;
-        let refresh_margin = match &self.refresh_margin {
-            None => DEFAULT_REFRESH_MARGIN,
-            Some(given) => {
-                let m = given.value(|s| {
-                    s.trim().parse().map_err(|_| {
-                        Error::Config(format!(
-                            "refresh margin must be a whole number of seconds, got {s:?} (WX_REFRESH_MARGIN)"
-                        ))
-                    })
-                })?;
-                if m >= MAX_TOKEN_LIFETIME {
-                    return Err(Error::Config(format!(
-                        "refresh margin {m}s is not below the {MAX_TOKEN_LIFETIME}s token lifetime (WX_REFRESH_MARGIN)"
-                    )));
-                }
-                m
-            }
-        };
-        let mode = match &self.mode {
-            None => Mode::Token,
-            Some(given) => given.value(|s| match s.trim() {
-                "token" => Ok(Mode::Token),
-                "stable" => Ok(Mode::Stable),
-                other => Err(Error::Config(format!(
-                    "mode must be \"token\" or \"stable\", got {other:?} (WX_TOKEN_MODE)"
-                ))),
-            })?,
-        };
-        let http_timeout = match &self.http_timeout {
-            None => DEFAULT_HTTP_TIMEOUT,
-            Some(given) => {
-                let t = given.value(|s| {
-                    let secs: f64 = s.trim().parse().map_err(|_| {
-                        Error::Config(format!(
-                            "HTTP timeout must be a number of seconds, got {s:?} (WX_HTTP_TIMEOUT)"
-                        ))
-                    })?;
-                    Duration::try_from_secs_f64(secs).map_err(|_| {
-                        Error::Config(format!(
-                            "HTTP timeout must be above 0 and at most {}s, got {s:?} (WX_HTTP_TIMEOUT)",
-                            MAX_HTTP_TIMEOUT.as_secs()
-                        ))
-                    })
-                })?;
-                if t.is_zero() || t > MAX_HTTP_TIMEOUT {
-                    return Err(Error::Config(format!(
-                        "HTTP timeout must be above 0 and at most {}s, got {:?} (WX_HTTP_TIMEOUT)",
-                        MAX_HTTP_TIMEOUT.as_secs(),
-                        t.as_secs_f64().to_string()
-                    )));
-                }
-                t
-            }
-        };
-        Ok(Config {
-            appid,
-            secret: Secret(secret),
-            store,
-            api_base,
-            refresh_margin,
-            mode,
-            http_timeout,
-            passive,
-            ca_file,
-            secret_file: self.secret_file.filter(|_| from_file),
-            allow_http,
-        })
-    }
-}
-
-/// A yes/no setting: 1/true/on/yes or 0/false/off/no (empty is no).
-fn flag(value: Option<&Given<bool>>, label: &str, name: &str) -> Result<bool> {
-    let Some(given) = value else { return Ok(false) };
-    given.value(|s| match s.trim().to_ascii_lowercase().as_str() {
-        "" | "0" | "false" | "off" | "no" => Ok(false),
-        "1" | "true" | "on" | "yes" => Ok(true),
-        other => Err(Error::Config(format!(
-            "{label} must be 1 or 0, got {other:?} ({name})"
-        ))),
-    })
-}
-
-/// Refuses an empty secret or one with whitespace or non-printable
-/// characters, naming the setting it came from (never the secret).
-fn check_secret(secret: &str, secret_name: &str) -> Result<()> {
-    if secret.is_empty() {
-        return Err(Error::Config(format!(
-            "app secret is empty ({secret_name})"
-        )));
-    }
-    if !secret.chars().all(|c| c.is_ascii_graphic()) {
-        // Say what is wrong, never what the value is.
-        return Err(Error::Config(format!(
-            "app secret contains whitespace or non-printable characters ({secret_name})"
-        )));
-    }
-    Ok(())
-}
-
-/// The secret from the first line of its file; see
-/// [`ConfigBuilder::secret_file`]. A second non-empty line is refused: such a
-/// file holds something else (an appid and a secret, a key), and guessing
-/// which line is meant would send the wrong one.
-fn read_secret_file(path: &Path) -> Result<String> {
-    const NAME: &str = "WX_APPSECRET_FILE";
-    let bytes = crate::file_safety::read_setting_file(path, NAME, MAX_SECRET_FILE, true)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        Error::Config(format!(
-            "{NAME} file {} is not valid UTF-8 ({NAME})",
-            path.display()
-        ))
-    })?;
-    let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
-    let first = lines.next().unwrap_or("").trim().to_string();
-    if lines.any(|l| !l.trim().is_empty()) {
-        return Err(Error::Config(format!(
-            "{NAME} file {} holds more than one line; put only the secret in it ({NAME})",
-            path.display()
-        )));
-    }
-    Ok(first)
-}
-
-/// Whether `host` (as in a URL, maybe with a port) is this machine.
-fn is_loopback(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn parse_api_base(s: &str, allow_http: bool) -> Result<Vec<String>> {
-    let mut bases = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (scheme, rest) = part.split_once("://").unwrap_or(("", ""));
-        let host = rest.split('/').next().unwrap_or("");
-        if !matches!(scheme, "https" | "http") || host.is_empty() || part.contains(['?', '#', ' '])
-        {
-            return Err(Error::Config(format!(
-                "API base must be an http(s) URL without query, got {:?} (WX_API_BASE)",
-                part.split('@').next_back().unwrap_or("")
-            )));
-        }
-        if host.contains('@') {
-            // Never echo it: what stands before the @ is a password.
-            return Err(Error::Config(
-                "API base must not hold a user name or password (user:pass@host) (WX_API_BASE)"
-                    .into(),
-            ));
-        }
-        if scheme == "http" && !allow_http && !is_loopback(host) {
-            return Err(Error::Config(format!(
-                "API base http://{host} would send the app secret in clear text; use https://, \
-                 or set WX_ALLOW_HTTP=1 if a trusted proxy needs it (WX_API_BASE)"
-            )));
-        }
-        bases.push(part.trim_end_matches('/').to_string());
-    }
-    if bases.is_empty() {
-        return Err(Error::Config("API base is empty (WX_API_BASE)".into()));
-    }
-    Ok(bases)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::settings::SETTING_NAMES;
 
     fn base() -> ConfigBuilder {
         Config::builder().appid("wx1").secret("s3cr3t-value")

@@ -129,11 +129,7 @@ impl Http {
     /// builds one, not one per app. Safe to share across runtimes, since it
     /// keeps no idle connection.
     fn client(&self) -> Result<Client> {
-        let key: ClientKey = (
-            std::process::id(),
-            self.timeout,
-            self.ca_file.clone(),
-        );
+        let key: ClientKey = (std::process::id(), self.timeout, self.ca_file.clone());
         let mut clients = lock_clients();
         // Clients of a parent process are dropped from the list (not used).
         clients.retain(|(k, _)| k.0 == key.0);
@@ -277,7 +273,6 @@ impl Http {
         }
     }
 }
-
 
 /// How one attempt failed, which decides what happens next.
 enum Failure {
@@ -437,4 +432,3 @@ mod tests {
         assert_eq!(host_of("http://127.0.0.1:8080/x"), "127.0.0.1:8080");
     }
 }
-

@@ -71,7 +71,10 @@ impl TicketSource {
         let left = || deadline.saturating_duration_since(Instant::now());
         let token = self.access_token(left()).await?;
         match self.ask(&token, left()).await {
-            Err(e) if e.errcode().is_some_and(|c| INVALID_TOKEN_ERRCODES.contains(&c)) => {
+            Err(e)
+                if e.errcode()
+                    .is_some_and(|c| INVALID_TOKEN_ERRCODES.contains(&c)) =>
+            {
                 // The token was revoked or retired upstream (a refresh by a
                 // process outside this cache, a secret reset): drop it, get
                 // another, and ask once more.

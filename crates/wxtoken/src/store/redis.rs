@@ -45,8 +45,8 @@ use std::time::{Duration, Instant};
 use crate::cached::Cached;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
-use crate::store::files::legacy_format::{parse_expiry, parse_token};
 use crate::process_lock::PerProcess;
+use crate::store::files::legacy_format::{parse_expiry, parse_token};
 use crate::store::spec::RedisSpec;
 use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 

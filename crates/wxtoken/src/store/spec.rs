@@ -116,8 +116,7 @@ impl StoreSpec {
     /// Checks the store settings, naming the first bad one.
     pub(crate) fn parse(given: StoreGiven) -> Result<StoreSpec> {
         let token_file = non_empty_path(given.token_file, DEFAULT_TOKEN_FILE, "WX_TOKEN_FILE")?;
-        let expiry_file =
-            non_empty_path(given.expiry_file, DEFAULT_EXPIRY_FILE, "WX_EXPIRY_FILE")?;
+        let expiry_file = non_empty_path(given.expiry_file, DEFAULT_EXPIRY_FILE, "WX_EXPIRY_FILE")?;
         if token_file == expiry_file {
             return Err(Error::Config(
                 "token file and expiry file are the same path".into(),
@@ -180,9 +179,7 @@ impl StoreSpec {
 
     /// The files of `credential`, if the files are the store.
     pub fn paths(&self, credential: Credential) -> Option<(PathBuf, PathBuf)> {
-        self.redis
-            .is_none()
-            .then(|| self.files.paths(credential))
+        self.redis.is_none().then(|| self.files.paths(credential))
     }
 
     /// The store settings as `(environment name, value)`, password masked.
@@ -268,10 +265,7 @@ mod tests {
         assert_eq!(e, Path::new("/srv/t/wx_card_ticket_expiry.txt"));
         // A bare file name keeps its tickets in the same (current) directory.
         let bare = StoreSpec::parse(StoreGiven::default()).unwrap();
-        assert_eq!(
-            bare.paths(jsapi).unwrap().0,
-            Path::new("jsapi_ticket.txt")
-        );
+        assert_eq!(bare.paths(jsapi).unwrap().0, Path::new("jsapi_ticket.txt"));
         assert!(spec(None, Some("redis://127.0.0.1")).paths(jsapi).is_none());
     }
 
