@@ -62,3 +62,25 @@ function wxtoken_invalidate(string $failedToken): bool {}
  *   last_error: string}
  */
 function wxtoken_status(): array {}
+
+/**
+ * Returns a JS-SDK ticket of `$type` ("jsapi", the default, or "wx_card"):
+ * from the shared cache when still valid, otherwise fetched once, with the
+ * cached access token, for every process sharing the cache. Files
+ * `jsapi_ticket.txt` / `jsapi_ticket_expiry.txt` (and `wx_card_ticket*`)
+ * beside the token file, or Redis keys beside the token's.
+ *
+ * @param string $type "jsapi" or "wx_card".
+ * @return string The ticket, or "" on failure (see wxtoken_last_error()).
+ */
+function wxtoken_ticket(string $type = "jsapi"): string {}
+
+/**
+ * The `wx.config` parameters for the page at `$url` (its #fragment is not
+ * signed): `appId`, `timestamp` (int), `nonceStr`, `signature`, and the
+ * `url` signed; signed with the cached jsapi ticket and a fresh nonce.
+ *
+ * @param string $url The page's full URL.
+ * @return array The config, or an empty array on failure (see wxtoken_last_error()).
+ */
+function wxtoken_jssdk_config(string $url): array {}

@@ -47,5 +47,6 @@ WX_CA_FILE => (system roots) => default
 WX_APPSECRET_FILE => (none) => default
 WX_ALLOW_HTTP => 0 => default
 WX_REDIS_PREFIX => wxtoken => default
+WX_TICKET_DIR => (the token file's directory) => default
 
 configuration error: refresh margin 9000s is not below the 7200s token lifetime (WX_REFRESH_MARGIN) [from ini wxtoken.refresh_margin]

@@ -42,4 +42,4 @@ bool(true)
 bool(true)
 int(1)
 bool(false)
-["store","location","token_file","expiry_file","present","token_preview","expires_at","seconds_left","refresh_at","fresh","refresh_margin","last_warning","last_error"]
+["store","location","token_file","expiry_file","present","token_preview","expires_at","seconds_left","refresh_at","fresh","refresh_margin","last_warning","tickets","last_error"]
