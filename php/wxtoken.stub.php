@@ -70,7 +70,7 @@ function wxtoken_status(): array {}
  * `jsapi_ticket.txt` / `jsapi_ticket_expiry.txt` (and `wx_card_ticket*`)
  * beside the token file, or Redis keys beside the token's.
  *
- * @param string $type "jsapi" or "wx_card".
+ * @param string $type "jsapi" or "wx_card"; on WeCom "corp" (or "jsapi") or "agent".
  * @return string The ticket, or "" on failure (see wxtoken_last_error()).
  */
 function wxtoken_ticket(string $type = "jsapi"): string {}
@@ -80,7 +80,12 @@ function wxtoken_ticket(string $type = "jsapi"): string {}
  * signed): `appId`, `timestamp` (int), `nonceStr`, `signature`, and the
  * `url` signed; signed with the cached jsapi ticket and a fresh nonce.
  *
+ * With `$agent` (WeCom), the `wx.agentConfig` parameters instead:
+ * `corpid`, `agentid`, `timestamp`, `nonceStr`, `signature`, `url`,
+ * signed with the app's agent ticket.
+ *
  * @param string $url The page's full URL.
+ * @param bool $agent WeCom: sign wx.agentConfig with the agent ticket.
  * @return array The config, or an empty array on failure (see wxtoken_last_error()).
  */
-function wxtoken_jssdk_config(string $url): array {}
+function wxtoken_jssdk_config(string $url, bool $agent = false): array {}

@@ -23,7 +23,7 @@ echo implode("\n", $actual), "\n";
 bool(true)
 getToken(mixed ...$ignored): string
 wxtoken_invalidate(string $failedToken): bool
-wxtoken_jssdk_config(string $url): array
+wxtoken_jssdk_config(string $url, bool $agent): array
 wxtoken_last_error(): string
 wxtoken_status(): array
 wxtoken_ticket(string $type): string

@@ -46,6 +46,7 @@ struct StatsBody<'a> {
     ticket_calls: u64,
     tickets_issued: u64,
     last_ticket: Option<&'a str>,
+    gettoken_calls: u64,
 }
 
 impl<'a> From<&'a Stats> for StatsBody<'a> {
@@ -59,6 +60,7 @@ impl<'a> From<&'a Stats> for StatsBody<'a> {
             ticket_calls: s.ticket_calls,
             tickets_issued: s.tickets_issued,
             last_ticket: s.last_ticket.as_deref(),
+            gettoken_calls: s.gettoken_calls,
         }
     }
 }
@@ -160,11 +162,11 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&StatsBody::from(&s)).unwrap(),
-            r#"{"token_calls":1,"stable_calls":0,"business_calls":0,"tokens_issued":1,"last_token":"T","ticket_calls":0,"tickets_issued":0,"last_ticket":null}"#
+            r#"{"token_calls":1,"stable_calls":0,"business_calls":0,"tokens_issued":1,"last_token":"T","ticket_calls":0,"tickets_issued":0,"last_ticket":null,"gettoken_calls":0}"#
         );
         let empty = serde_json::to_string(&StatsBody::from(&Stats::default())).unwrap();
         assert!(empty.ends_with(
-            r#""last_token":null,"ticket_calls":0,"tickets_issued":0,"last_ticket":null}"#
+            r#""last_token":null,"ticket_calls":0,"tickets_issued":0,"last_ticket":null,"gettoken_calls":0}"#
         ));
     }
 }

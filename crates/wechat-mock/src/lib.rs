@@ -16,6 +16,10 @@
 //!   apart.
 //! - `GET /cgi-bin/ticket/getticket?access_token=..&type=jsapi|wx_card`: a
 //!   new JS-SDK ticket, the access token checked like a business call's.
+//! - WeCom: `GET /cgi-bin/gettoken?corpid=..&corpsecret=..` for several apps
+//!   of one corp (each secret its own app, each app's token retiring only
+//!   that app's), `GET /cgi-bin/get_jsapi_ticket` and
+//!   `GET /cgi-bin/ticket/get?type=agent_config`.
 //! - `/mock/stats`, `/mock/fault` (`&endpoint=ticket` for the ticket
 //!   endpoint's own fault), `/mock/expires_in`, `/mock/advance`,
 //!   `/mock/revoke`, `/mock/reset`: control endpoints mirroring the
@@ -44,9 +48,10 @@ mod state;
 mod ticket;
 mod token;
 mod wechat;
+mod wecom;
 
 pub use server::MockServer;
 pub use state::{
-    Fault, MockConfig, Stats, ANY_APPID, DEFAULT_APPID, DEFAULT_EXPIRES_IN, DEFAULT_SECRET,
-    RETIRE_GRACE_SECS,
+    Fault, MockConfig, Stats, ANY_APPID, DEFAULT_APPID, DEFAULT_CORPID, DEFAULT_CORP_APPS,
+    DEFAULT_EXPIRES_IN, DEFAULT_SECRET, RETIRE_GRACE_SECS,
 };

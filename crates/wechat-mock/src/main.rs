@@ -10,6 +10,7 @@ use wechat_mock::{MockConfig, MockServer};
 
 const USAGE: &str = "\
 Usage: wechat-mock [--port N] [--appid ID] [--secret S] [--expires-in SECS]
+                   [--corpid ID] [--corp-app AGENTID:SECRET ...]
 
 Runs a mock WeChat access_token API on 127.0.0.1 until killed and prints its
 base URL (http://127.0.0.1:PORT) as the first line of stdout.
@@ -19,6 +20,9 @@ Options:
   --appid ID         accepted appid (default wx_test_appid); '*' accepts any
   --secret S         accepted secret (default test_secret_0123456789)
   --expires-in SECS  expires_in of issued tokens (default 7200)
+  --corpid ID        WeCom corp id gettoken accepts (default ww_test_corpid)
+  --corp-app A:S     a WeCom app of that corp, agent id A with secret S
+                     (repeatable; default 1000002 and 1000003)
   --help             show this help
 
 Control endpoints: /mock/stats, /mock/fault?kind=..., /mock/expires_in?secs=N,
@@ -33,6 +37,7 @@ enum Command {
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut port = 0u16;
     let mut config = MockConfig::default();
+    let mut own_apps = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         // Accept both `--flag value` and `--flag=value`.
@@ -55,6 +60,22 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
                     .map_err(|_| format!("--port: '{v}' is not a port number (0-65535)"))?;
             }
             "--appid" => config.appid = value("--appid")?,
+            "--corpid" => config.corp_id = value("--corpid")?,
+            "--corp-app" => {
+                let v = value("--corp-app")?;
+                // Never echo the value: it holds a secret.
+                let (agent, secret) = v
+                    .split_once(':')
+                    .filter(|(a, s)| !a.is_empty() && !s.is_empty())
+                    .ok_or("--corp-app needs AGENTID:SECRET")?;
+                if !own_apps {
+                    config.corp_apps.clear();
+                    own_apps = true;
+                }
+                config
+                    .corp_apps
+                    .push((agent.to_string(), secret.to_string()));
+            }
             // Never echo the secret, not even in an error.
             "--secret" => config.secret = value("--secret")?,
             "--expires-in" => {

@@ -15,6 +15,13 @@ pub const DEFAULT_APPID: &str = "wx_test_appid";
 pub const ANY_APPID: &str = "*";
 /// Default `secret` the mock accepts.
 pub const DEFAULT_SECRET: &str = "test_secret_0123456789";
+/// Default WeCom corp id the mock accepts at `/cgi-bin/gettoken`.
+pub const DEFAULT_CORPID: &str = "ww_test_corpid";
+/// Default WeCom apps of that corp: `(agent id, secret)`.
+pub const DEFAULT_CORP_APPS: [(&str, &str); 2] = [
+    ("1000002", "wecom_secret_app_a_0123"),
+    ("1000003", "wecom_secret_app_b_0123"),
+];
 /// Default lifetime of a token in seconds, as WeChat uses.
 pub const DEFAULT_EXPIRES_IN: i64 = 7200;
 /// How long a token stays usable after a newer one replaced it (WeChat keeps
@@ -34,6 +41,11 @@ pub struct MockConfig {
     /// lifetime. Any integer is allowed (0 or negative make tokens that are
     /// expired at once), so clients can be tested against absurd values.
     pub expires_in: i64,
+    /// The WeCom corp id `/cgi-bin/gettoken` accepts; any other gets 40013.
+    pub corp_id: String,
+    /// The corp's apps, `(agent id, secret)`: each secret gets its own app's
+    /// tokens; any other secret gets 40001, as WeCom answers.
+    pub corp_apps: Vec<(String, String)>,
 }
 
 impl Default for MockConfig {
@@ -43,6 +55,11 @@ impl Default for MockConfig {
             appid: DEFAULT_APPID.to_string(),
             secret: DEFAULT_SECRET.to_string(),
             expires_in: DEFAULT_EXPIRES_IN,
+            corp_id: DEFAULT_CORPID.to_string(),
+            corp_apps: DEFAULT_CORP_APPS
+                .iter()
+                .map(|(a, s)| (a.to_string(), s.to_string()))
+                .collect(),
         }
     }
 }
@@ -90,12 +107,16 @@ pub struct Stats {
     /// The token in the most recent successful answer of either token
     /// endpoint, `None` if there was none since start or reset.
     pub last_token: Option<String>,
-    /// Requests to `/cgi-bin/ticket/getticket`, failures and faults included.
+    /// Requests to the ticket endpoints (`/cgi-bin/ticket/getticket`, and
+    /// WeCom's `/cgi-bin/get_jsapi_ticket` and `/cgi-bin/ticket/get`),
+    /// failures and faults included.
     pub ticket_calls: u64,
     /// Tickets handed out by `/cgi-bin/ticket/getticket`.
     pub tickets_issued: u64,
     /// The ticket in the most recent successful ticket answer.
     pub last_ticket: Option<String>,
+    /// Requests to WeCom's `/cgi-bin/gettoken`, failures and faults included.
+    pub gettoken_calls: u64,
 }
 
 /// What a token endpoint hands back on success.
@@ -160,6 +181,9 @@ pub struct State {
     unretired_plain: Vec<u64>,
     /// Serial of the current stable token, if one was issued.
     stable: Option<u64>,
+    /// WeCom tokens not yet given their retirement deadline, per agent id:
+    /// a new token retires only its own app's earlier ones.
+    unretired_wecom: HashMap<String, Vec<u64>>,
     /// The fault of the ticket endpoint, apart from the token endpoints'.
     ticket_fault: Option<Fault>,
     /// Ticket calls `ticket_fault` still applies to; `None` = until changed.
@@ -185,6 +209,7 @@ impl State {
             prune_at: MIN_PRUNE_AT,
             unretired_plain: Vec::new(),
             stable: None,
+            unretired_wecom: HashMap::new(),
             ticket_fault: None,
             ticket_fault_left: None,
         }
@@ -277,7 +302,43 @@ impl State {
         self.live.clear();
         self.prune_at = MIN_PRUNE_AT;
         self.unretired_plain.clear();
+        self.unretired_wecom.clear();
         self.stable = None;
+    }
+
+    /// Counts a request to WeCom's `/cgi-bin/gettoken`.
+    pub fn count_gettoken_call(&mut self) {
+        self.stats.gettoken_calls += 1;
+    }
+
+    /// Checks a `/cgi-bin/gettoken` request in WeCom's order and returns the
+    /// agent id of the app whose secret it is, or the errcode.
+    pub fn check_corp(&self, corpid: Option<&str>, secret: Option<&str>) -> Result<String, i64> {
+        let corpid = corpid.filter(|s| !s.is_empty()).ok_or(41002)?;
+        let secret = secret.filter(|s| !s.is_empty()).ok_or(41004)?;
+        if corpid != self.config.corp_id {
+            return Err(40013);
+        }
+        self.config
+            .corp_apps
+            .iter()
+            .find(|(_, s)| s == secret)
+            .map(|(agent, _)| agent.clone())
+            .ok_or(40001)
+    }
+
+    /// Issues a new token for the WeCom app `agent`, retiring that app's
+    /// earlier ones (and only those) five minutes from now.
+    pub fn issue_wecom(&mut self, agent: &str) -> Grant {
+        let now = self.now_ms();
+        let deadline = now.saturating_add(RETIRE_GRACE_SECS * 1000);
+        let earlier = self.unretired_wecom.remove(agent).unwrap_or_default();
+        for serial in earlier {
+            self.cap_expiry(serial, deadline);
+        }
+        let serial = self.mint_entry(now);
+        self.unretired_wecom.insert(agent.to_string(), vec![serial]);
+        self.grant(serial, self.expires_in)
     }
 
     /// Counts a request to the ticket endpoint and returns the fault to

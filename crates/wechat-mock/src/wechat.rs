@@ -41,6 +41,9 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/cgi-bin/stable_token", any(stable_token))
         .route("/cgi-bin/getcallbackip", any(getcallbackip))
         .route("/cgi-bin/ticket/getticket", any(crate::ticket::getticket))
+        .route("/cgi-bin/gettoken", any(crate::wecom::gettoken))
+        .route("/cgi-bin/get_jsapi_ticket", any(crate::wecom::corp_ticket))
+        .route("/cgi-bin/ticket/get", any(crate::wecom::agent_ticket))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
@@ -62,6 +65,7 @@ pub fn errmsg(code: i64) -> &'static str {
         40002 => "invalid grant_type",
         40013 => "invalid appid",
         40097 => "invalid args",
+        40091 => "secret is invalid",
         40125 => "invalid appsecret",
         40164 => "invalid ip 127.0.0.1, not in whitelist",
         40243 => "AppSecret has been frozen, please unfreeze it",

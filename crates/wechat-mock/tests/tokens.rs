@@ -142,6 +142,7 @@ fn custom_config_is_honoured() {
         appid: "wx_custom".into(),
         secret: "s3cr3t".into(),
         expires_in: 60,
+        ..MockConfig::default()
     };
     let mock = MockServer::start_with(0, config).unwrap();
     let v = get(mock.port(), &token_path("wx_custom", "s3cr3t")).json();
@@ -340,7 +341,7 @@ fn control_endpoints_over_http() {
     assert_eq!(s["business_calls"], 0);
     assert_eq!(s["tokens_issued"], 1);
     assert_eq!(s["last_token"], t.as_str());
-    assert_eq!(s.as_object().unwrap().len(), 8);
+    assert_eq!(s.as_object().unwrap().len(), 9);
 
     assert_eq!(control(&mock, "/mock/advance?secs=7201")["ok"], true);
     assert_eq!(callback(&mock, &t)["errcode"], 42001);
@@ -409,4 +410,62 @@ fn tickets_check_the_access_token_like_a_business_call() {
     // Expired tokens: 42001.
     mock.advance(7201);
     assert_eq!(ticket(&t, "jsapi")["errcode"], 42001);
+}
+
+#[test]
+fn wecom_apps_of_one_corp_have_their_own_tokens() {
+    let mock = MockServer::start().unwrap();
+    let gettoken = |corp: &str, secret: &str| {
+        get(
+            mock.port(),
+            &format!("/cgi-bin/gettoken?corpid={corp}&corpsecret={secret}"),
+        )
+        .json()
+    };
+    let [(_, sa), (_, sb)] = wechat_mock::DEFAULT_CORP_APPS;
+    let a1 = access_token(&gettoken(wechat_mock::DEFAULT_CORPID, sa));
+    let b1 = access_token(&gettoken(wechat_mock::DEFAULT_CORPID, sb));
+    let a2 = access_token(&gettoken(wechat_mock::DEFAULT_CORPID, sa));
+    // a2 retires a1 in five minutes; b1 is not touched.
+    mock.advance(301);
+    assert_eq!(callback(&mock, &a1)["errcode"], 42001);
+    assert!(callback(&mock, &b1)["ip_list"].is_array());
+    assert!(callback(&mock, &a2)["ip_list"].is_array());
+    assert_eq!(
+        gettoken(wechat_mock::DEFAULT_CORPID, "wrong")["errcode"],
+        40001
+    );
+    assert_eq!(gettoken("ww_other", sa)["errcode"], 40013);
+    assert_eq!(gettoken("", sa)["errcode"], 41002);
+    assert_eq!(gettoken(wechat_mock::DEFAULT_CORPID, "")["errcode"], 41004);
+    let s = mock.stats();
+    assert_eq!((s.gettoken_calls, s.token_calls), (7, 0));
+    let t = |path: &str| get(mock.port(), path).json();
+    let corp = t(&format!("/cgi-bin/get_jsapi_ticket?access_token={a2}"));
+    assert!(
+        corp["ticket"].as_str().unwrap().starts_with("TICKET_corp_"),
+        "{corp}"
+    );
+    let agent = t(&format!(
+        "/cgi-bin/ticket/get?access_token={a2}&type=agent_config"
+    ));
+    assert!(
+        agent["ticket"]
+            .as_str()
+            .unwrap()
+            .starts_with("TICKET_agent_"),
+        "{agent}"
+    );
+    assert_eq!(
+        t(&format!("/cgi-bin/ticket/get?access_token={a2}&type=x"))["errcode"],
+        40097
+    );
+    assert_eq!(
+        t("/cgi-bin/get_jsapi_ticket?access_token=nope")["errcode"],
+        40014
+    );
+    assert_eq!(
+        t(&format!("/cgi-bin/get_jsapi_ticket?access_token={a1}"))["errcode"],
+        42001
+    );
 }

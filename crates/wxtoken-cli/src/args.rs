@@ -42,13 +42,17 @@ pub enum Command {
     Refresh,
     /// Print a JS-SDK ticket (cached, or fetched once with the access token)
     Ticket {
-        /// The ticket type: jsapi or wx_card
+        /// The ticket type: jsapi or wx_card; on WeCom corp (or jsapi) or agent
         #[arg(default_value = "jsapi")]
         kind: String,
     },
     /// Print the JSON that wx.config needs for the page at URL (appId,
     /// timestamp, nonceStr, signature, and the url signed)
     Jssdk {
+        /// WeCom: the JSON of wx.agentConfig (corpid, agentid, ...), signed
+        /// with the app's agent ticket
+        #[arg(long)]
+        agent: bool,
         /// The page's full URL (its #fragment is not signed)
         url: String,
     },

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use args::{Cli, Command};
 use clap::{CommandFactory, Parser};
-use wxtoken::{AppCache, ConfigBuilder, Credential, Error, ErrorKind, Status, TicketKind};
+use wxtoken::{AppCache, ConfigBuilder, Credential, Error, ErrorKind, Status};
 
 fn main() -> ExitCode {
     // Usage errors exit 2 with clap's message; --help and --version exit 0.
@@ -70,14 +70,18 @@ fn run(cli: Cli) -> Result<(), Error> {
             )?;
         }
         Command::Ticket { kind } => {
-            let ticket = app.ticket(TicketKind::parse(&kind)?);
+            let ticket = app.ticket_named(&kind)?;
             print(out, &ticket.get_token()?)?;
             if let Some(w) = ticket.last_warning() {
                 eprintln!("wxtoken: warning: {w}");
             }
         }
-        Command::Jssdk { url } => {
-            let config = app.jssdk_config(&url)?;
+        Command::Jssdk { url, agent } => {
+            let config = if agent {
+                app.agent_config(&url)?
+            } else {
+                app.jssdk_config(&url)?
+            };
             print(
                 out,
                 &serde_json::to_string(&config).expect("JsSdkConfig serialises"),

@@ -116,6 +116,10 @@ extern "C" {
         dest: *mut *mut ext_php_rs::ffi::zend_string,
         arg_num: u32,
     ) -> bool;
+    /// Weak-mode coercion of a non-bool zval (int, float, string; null with
+    /// PHP's deprecation notice); false under `strict_types` or for arrays
+    /// and the like.
+    fn zend_parse_arg_bool_slow(arg: *const Zval, dest: *mut bool, arg_num: u32) -> bool;
     /// Throws PHP's `TypeError` for argument `arg_num`, prefixed with the
     /// function's name and the parameter's name.
     fn zend_argument_type_error(arg_num: u32, format: *const std::ffi::c_char, ...);
@@ -151,6 +155,32 @@ fn string_arg(zv: &mut Zval, arg_num: u32) -> Option<String> {
         }
     }
     zv.string()
+}
+
+/// Argument `arg_num` as a bool, following PHP's rules for a `bool`
+/// parameter (see [`string_arg`]). `None` once the `TypeError` is thrown.
+fn bool_arg(zv: &mut Zval, arg_num: u32) -> Option<bool> {
+    if let Some(b) = zv.bool() {
+        return Some(b);
+    }
+    let mut dest = false;
+    // SAFETY: as in `string_arg`: the call's own argument, a valid
+    // out-pointer, while the function runs.
+    let coerced = unsafe { zend_parse_arg_bool_slow(zv, &mut dest, arg_num) };
+    if !coerced {
+        // SAFETY: as in `string_arg`.
+        unsafe {
+            if !ext_php_rs::zend::ExecutorGlobals::has_exception() {
+                zend_argument_type_error(
+                    arg_num,
+                    c"must be of type bool, %s given".as_ptr(),
+                    zend_zval_type_name(zv),
+                );
+            }
+        }
+        return None;
+    }
+    Some(dest)
 }
 
 /// `wxtoken_invalidate(string $failedToken): bool`, written out so that its
@@ -286,9 +316,8 @@ fn put_status(
 /// `""` on failure; `wxtoken_last_error()` tells why.
 pub fn ticket(kind: &str) -> String {
     record(guarded(|| {
-        let kind = wxtoken::TicketKind::parse(kind).map_err(|e| e.to_string())?;
         let cache = current_cache()?;
-        let ticket = cache.ticket(kind);
+        let ticket = cache.ticket_named(kind).map_err(|e| e.to_string())?;
         let answer = ticket.get_token().map_err(|e| e.to_string());
         crate::report::after_call(ticket.last_warning());
         answer
@@ -322,7 +351,8 @@ fn ticket_function() -> FunctionBuilder<'static> {
         .required_args(0)
         .returns(DataType::String, false, false)
         .docs(&[
-            " Returns a JS-SDK ticket of `$type` (\"jsapi\", the default, or \"wx_card\"):",
+            " Returns a JS-SDK ticket of `$type` (\"jsapi\", the default, or \"wx_card\";",
+            " on WeCom \"corp\" (or \"jsapi\") or \"agent\"):",
             " from the shared cache when still valid, otherwise fetched once, with the",
             " cached access token, for every process sharing the cache.",
             "",
@@ -331,13 +361,21 @@ fn ticket_function() -> FunctionBuilder<'static> {
         ])
 }
 
-/// The `wx.config` parameters for the page at `url`, or `None` on failure.
-pub fn jssdk_config(url: &str) -> Option<wxtoken::JsSdkConfig> {
+/// The `wx.config` parameters for the page at `url` (WeCom's
+/// `wx.agentConfig` ones with `agent`), or `None` on failure.
+pub fn jssdk_config(url: &str, agent: bool) -> Option<wxtoken::JsSdkConfig> {
     record(guarded(|| {
         let cache = current_cache()?;
-        let config = cache.jssdk_config(url).map_err(|e| e.to_string());
-        crate::report::after_call(cache.ticket(wxtoken::TicketKind::Jsapi).last_warning());
-        config
+        let config = if agent {
+            cache.agent_config(url)
+        } else {
+            cache.jssdk_config(url)
+        };
+        let kind = if agent { "agent" } else { "jsapi" };
+        if let Ok(ticket) = cache.ticket_named(kind) {
+            crate::report::after_call(ticket.last_warning());
+        }
+        config.map_err(|e| e.to_string())
     }))
     .ok()
 }
@@ -351,16 +389,32 @@ fn jssdk_config_function() -> FunctionBuilder<'static> {
         extern fn handler(ex: &mut ExecuteData, retval: &mut Zval) {
             run_handler(AssertUnwindSafe(|| {
                 let mut arg = Arg::new("url", DataType::String);
-                if ex.parser().arg(&mut arg).parse().is_err() {
+                let mut agent_arg = Arg::new("agent", DataType::Bool);
+                if ex.parser().arg(&mut arg).not_required().arg(&mut agent_arg).parse().is_err() {
                     return; // ArgumentCountError already thrown
                 }
                 let Some(zv) = arg.zval() else { return };
                 let Some(url) = string_arg(zv, 1) else { return };
+                let agent = match agent_arg.zval() {
+                    None => false,
+                    Some(zv) => match bool_arg(zv, 2) {
+                        Some(b) => b,
+                        None => return,
+                    },
+                };
                 let mut out = ext_php_rs::types::ZendHashTable::new();
-                if let Some(c) = jssdk_config(&url) {
+                if let Some(c) = jssdk_config(&url, agent) {
                     let mut ts = Zval::new();
                     ts.set_long(i64::try_from(c.timestamp).unwrap_or(i64::MAX));
-                    let _ = out.insert("appId", text(&c.app_id));
+                    match &c.agent_id {
+                        None => {
+                            let _ = out.insert("appId", text(&c.app_id));
+                        }
+                        Some(agent) => {
+                            let _ = out.insert("corpid", text(&c.app_id));
+                            let _ = out.insert("agentid", text(agent));
+                        }
+                    }
                     let _ = out.insert("timestamp", ts);
                     let _ = out.insert("nonceStr", text(&c.nonce_str));
                     let _ = out.insert("signature", text(&c.signature));
@@ -372,13 +426,20 @@ fn jssdk_config_function() -> FunctionBuilder<'static> {
     }
     FunctionBuilder::new("wxtoken_jssdk_config", handler)
         .arg(Arg::new("url", DataType::String))
+        .arg(Arg::new("agent", DataType::Bool).default("false"))
+        .required_args(1)
         .returns(DataType::Array, false, false)
         .docs(&[
             " The `wx.config` parameters for the page at `$url` (its #fragment is not",
             " signed): `appId`, `timestamp`, `nonceStr`, `signature` and the `url` signed,",
             " signed with the cached jsapi ticket and a fresh nonce.",
             "",
+            " With `$agent` (WeCom), the `wx.agentConfig` parameters instead: `corpid`,",
+            " `agentid`, `timestamp`, `nonceStr`, `signature`, `url`, signed with the",
+            " app's agent ticket.",
+            "",
             " @param string $url The page's full URL.",
+            " @param bool $agent WeCom: sign wx.agentConfig with the agent ticket.",
             " @return array The config, or an empty array on failure (see wxtoken_last_error()).",
         ])
 }

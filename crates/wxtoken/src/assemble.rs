@@ -6,9 +6,9 @@ use std::sync::{Arc, OnceLock};
 
 use crate::cache::{Policy, Status, TokenCache};
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, Platform};
 use crate::credential::{Credential, TicketKind};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::jssdk::JsSdkConfig;
 use crate::source::http::Http;
 use crate::source::ticket::TicketSource;
@@ -102,7 +102,7 @@ impl TokenCacheBuilder {
         let store = self.store.unwrap_or_else(|| {
             config
                 .store()
-                .open(config.appid(), self.credential, config.http_timeout())
+                .open(&config.app_key(), self.credential, config.http_timeout())
         });
         let source = self.source.unwrap_or_else(|| match self.credential {
             Credential::AccessToken => wechat_api_source(&config),
@@ -113,7 +113,7 @@ impl TokenCacheBuilder {
                 Arc::new(TicketSource::new(token, Http::new(&config), kind))
             }
         });
-        TokenCache::from_parts(policy, config.appid(), clock, store, source)
+        TokenCache::from_parts(policy, &config.app_key(), clock, store, source)
     }
 }
 
@@ -246,17 +246,49 @@ impl AppCache {
         })
     }
 
+    /// The cache of the ticket a front end named (`jsapi`, `wx_card`; on
+    /// WeCom `corp`, `agent`): a configuration error for a name this
+    /// platform has no ticket of.
+    pub fn ticket_named(&self, name: &str) -> Result<&Arc<TokenCache>> {
+        Ok(self.ticket(TicketKind::parse_for(name, self.config.platform())?))
+    }
+
+    /// The ticket that signs `wx.config`: the jsapi ticket, or WeCom's corp
+    /// ticket.
+    fn config_ticket(&self) -> TicketKind {
+        match self.config.platform() {
+            Platform::Mp => TicketKind::Jsapi,
+            Platform::WeCom => TicketKind::Corp,
+        }
+    }
+
     /// The `wx.config` parameters for the page at `url`: signed with the
-    /// jsapi ticket (cached, or fetched once), a fresh nonce and the time now.
+    /// jsapi ticket (WeCom: the corp ticket), cached or fetched once, with a
+    /// fresh nonce and the time now.
     pub fn jssdk_config(&self, url: &str) -> Result<JsSdkConfig> {
-        let ticket = self.ticket(TicketKind::Jsapi).get_token()?;
+        let ticket = self.ticket(self.config_ticket()).get_token()?;
         JsSdkConfig::sign(self.config.appid(), &ticket, url, self.clock.now())
     }
 
     /// [`jssdk_config`](Self::jssdk_config) for async code.
     pub async fn jssdk_config_async(&self, url: &str) -> Result<JsSdkConfig> {
-        let ticket = self.ticket(TicketKind::Jsapi).get_token_async().await?;
+        let ticket = self.ticket(self.config_ticket()).get_token_async().await?;
         JsSdkConfig::sign(self.config.appid(), &ticket, url, self.clock.now())
+    }
+
+    /// WeCom's `wx.agentConfig` parameters for the page at `url`: signed
+    /// with the app's agent ticket; `corpid` and `agentid` included. A
+    /// configuration error on other platforms.
+    pub fn agent_config(&self, url: &str) -> Result<JsSdkConfig> {
+        let Some(agent) = self.config.agentid() else {
+            return Err(Error::Config(
+                "wx.agentConfig is for WeCom apps (WX_PLATFORM=wecom, WX_AGENTID)".into(),
+            ));
+        };
+        let ticket = self.ticket(TicketKind::Agent).get_token()?;
+        let mut signed = JsSdkConfig::sign(self.config.appid(), &ticket, url, self.clock.now())?;
+        signed.agent_id = Some(agent.to_string());
+        Ok(signed)
     }
 
     /// What is cached of every credential, without fetching: the access
@@ -264,7 +296,7 @@ impl AppCache {
     /// expired).
     pub fn statuses(&self) -> Result<Vec<(Credential, Status)>> {
         let mut out = vec![(Credential::AccessToken, self.token.status()?)];
-        for kind in TicketKind::ALL {
+        for kind in TicketKind::of(self.config.platform()) {
             let status = self.ticket(kind).status()?;
             if status.expires_at.is_some() {
                 out.push((Credential::Ticket(kind), status));

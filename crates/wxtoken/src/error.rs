@@ -27,6 +27,18 @@ pub enum Error {
         errmsg: String,
     },
 
+    /// WeChat refused the credentials the token endpoint was given (a wrong
+    /// secret, app id or corp id, a server not on the IP allow list): a
+    /// configuration error, whatever the same code means from a business API
+    /// (40001 is a dead token there, a wrong secret here).
+    #[error("WeChat API error {errcode}: {errmsg}{}", rejected_hint(*errcode))]
+    Rejected {
+        /// WeChat's code.
+        errcode: i64,
+        /// This crate's description of it (never WeChat's own text).
+        errmsg: String,
+    },
+
     /// The API answered with an HTTP status other than 200.
     #[error("HTTP status {status} from {host}")]
     HttpStatus {
@@ -144,6 +156,18 @@ pub enum ErrorKind {
 /// WeChat errcodes that mean the configuration is wrong: retrying cannot help.
 pub const CONFIG_ERRCODES: &[i64] = &[40002, 40013, 40125, 40164, 40243, 41002, 41004, 61004];
 
+/// What `/cgi-bin/token` and `/cgi-bin/stable_token` answer for credentials
+/// they refuse: the configuration errors, and 40001 (a wrong AppSecret
+/// there; a dead token from any other API).
+pub const TOKEN_REJECT_ERRCODES: &[i64] = &[
+    40001, 40002, 40013, 40125, 40164, 40243, 41002, 41004, 61004,
+];
+
+/// What WeCom's `/cgi-bin/gettoken` answers for credentials it refuses:
+/// 40001 and 40091 a wrong secret, 40013 a wrong corp id, 41002 and 41004 a
+/// missing one, 60020 a server not on the app's IP allow list.
+pub const WECOM_REJECT_ERRCODES: &[i64] = &[40001, 40013, 40091, 41002, 41004, 60020];
+
 /// WeChat errcodes that mean a quota is used up: back off, never retry at once.
 pub const QUOTA_ERRCODES: &[i64] = &[45009, 45011];
 
@@ -167,8 +191,20 @@ pub(crate) fn describe_errcode(errcode: i64) -> &'static str {
         42001 => "access_token expired",
         45009 => "reach max api daily quota limit",
         45011 => "api minute-quota reach limit",
+        40091 => "invalid secret",
+        60020 => "access from this IP is not allowed",
+        40056 => "invalid agentid",
         61004 => "access clientip is not registered",
         _ => "see WeChat's global error codes",
+    }
+}
+
+fn rejected_hint(errcode: i64) -> &'static str {
+    match errcode {
+        40001 | 40091 | 40125 | 41004 => " (check the app secret)",
+        40013 | 41002 => " (check the app id, or for WeCom the corp id)",
+        40164 | 61004 | 60020 => " (this server's IP is not on the app's IP allow list)",
+        _ => hint(errcode),
     }
 }
 
@@ -218,6 +254,7 @@ impl Error {
             Error::Config(_) | Error::Unsafe { .. } => ErrorKind::Config,
             Error::WeChat { errcode, .. } if CONFIG_ERRCODES.contains(errcode) => ErrorKind::Config,
             Error::WeChat { .. } => ErrorKind::WeChat,
+            Error::Rejected { .. } => ErrorKind::Config,
             Error::HttpStatus { .. }
             | Error::Network { .. }
             | Error::Timeout { .. }
@@ -231,9 +268,20 @@ impl Error {
     /// The WeChat `errcode`, when WeChat gave one.
     pub fn errcode(&self) -> Option<i64> {
         match self {
-            Error::WeChat { errcode, .. } => Some(*errcode),
+            Error::WeChat { errcode, .. } | Error::Rejected { errcode, .. } => Some(*errcode),
             Error::RecentFailure { errcode, .. } => *errcode,
             _ => None,
+        }
+    }
+
+    /// A WeChat error whose code is in `codes` (the endpoint's codes for
+    /// credentials it refused) as [`Error::Rejected`]; anything else as it is.
+    pub(crate) fn rejected_if(self, codes: &[i64]) -> Error {
+        match self {
+            Error::WeChat { errcode, errmsg } if codes.contains(&errcode) => {
+                Error::Rejected { errcode, errmsg }
+            }
+            other => other,
         }
     }
 

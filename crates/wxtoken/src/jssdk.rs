@@ -1,4 +1,5 @@
-//! The JS-SDK signature: what a page passes to `wx.config`.
+//! The JS-SDK signature: what a page passes to `wx.config` (and, in WeCom,
+//! to `wx.agentConfig`).
 //!
 //! `signature = sha1("jsapi_ticket=T&noncestr=N&timestamp=TS&url=URL")`, with
 //! the page's URL up to (not including) any `#`, a fresh nonce from the
@@ -18,21 +19,45 @@ const NONCE_LEN: usize = 16;
 const MAX_URL_LEN: usize = 8192;
 
 /// The parameters of `wx.config`, named as the JS-SDK (and EasyWeChat's
-/// `buildConfig`) names them; `url` is the URL that was signed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `buildConfig`) names them; `url` is the URL that was signed. For WeCom's
+/// `wx.agentConfig` (signed with the agent ticket) it carries the agent id,
+/// and the app id is named `corpid` as that call names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsSdkConfig {
-    /// The app id.
-    #[serde(rename = "appId")]
+    /// The app id (WeCom: the corp id).
     pub app_id: String,
+    /// WeCom's agent id, for `wx.agentConfig` only.
+    pub agent_id: Option<String>,
     /// Unix seconds.
     pub timestamp: u64,
     /// The random string signed.
-    #[serde(rename = "nonceStr")]
     pub nonce_str: String,
     /// 40 lower-case hex digits.
     pub signature: String,
     /// The page URL signed: the one given, without its `#` part.
     pub url: String,
+}
+
+impl Serialize for JsSdkConfig {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(5 + usize::from(self.agent_id.is_some())))?;
+        match &self.agent_id {
+            None => map.serialize_entry("appId", &self.app_id)?,
+            Some(agent) => {
+                map.serialize_entry("corpid", &self.app_id)?;
+                map.serialize_entry("agentid", agent)?;
+            }
+        }
+        map.serialize_entry("timestamp", &self.timestamp)?;
+        map.serialize_entry("nonceStr", &self.nonce_str)?;
+        map.serialize_entry("signature", &self.signature)?;
+        map.serialize_entry("url", &self.url)?;
+        map.end()
+    }
 }
 
 impl JsSdkConfig {
@@ -42,6 +67,7 @@ impl JsSdkConfig {
         let nonce_str = nonce()?;
         Ok(JsSdkConfig {
             app_id: app_id.to_string(),
+            agent_id: None,
             timestamp,
             signature: signature(ticket, &nonce_str, timestamp, url),
             nonce_str,

@@ -127,12 +127,14 @@ pub use cache::{Policy, Status, TokenCache};
 pub use cached::{Cached, MAX_LIFETIME, MAX_TOKEN_LEN};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    Config, ConfigBuilder, Mode, Secret, DEFAULT_API_BASE, DEFAULT_EXPIRY_FILE,
+    Config, ConfigBuilder, Mode, Platform, Secret, DEFAULT_API_BASE, DEFAULT_EXPIRY_FILE,
     DEFAULT_HTTP_TIMEOUT, DEFAULT_REDIS_PREFIX, DEFAULT_REFRESH_MARGIN, DEFAULT_TOKEN_FILE,
+    DEFAULT_WECOM_API_BASE,
 };
 pub use credential::{Credential, TicketKind};
 pub use error::{
     Error, ErrorKind, Result, CONFIG_ERRCODES, INVALID_TOKEN_ERRCODES, QUOTA_ERRCODES,
+    TOKEN_REJECT_ERRCODES, WECOM_REJECT_ERRCODES,
 };
 pub use file_safety::read_trusted_setting_file;
 pub use fork::install_fork_handlers;

@@ -97,7 +97,7 @@ pub const fn parse_u64(text: &str) -> u64 {
 }
 
 /// Number of settings.
-pub const SETTING_COUNT: usize = 15;
+pub const SETTING_COUNT: usize = 17;
 
 /// Every setting, in DESIGN.md's order.
 pub const SETTINGS: [Setting; SETTING_COUNT] = [
@@ -224,6 +224,26 @@ pub const SETTINGS: [Setting; SETTING_COUNT] = [
             "WX_TICKET_DIR",
             c"wxtoken.ticket_dir",
             "directory of the JS-SDK ticket files (`jsapi_ticket.txt`, ...)",
+        )
+    },
+    Setting {
+        flag: Some("platform"),
+        toml: Some("platform"),
+        value: Some("mp"),
+        ..setting(
+            "WX_PLATFORM",
+            c"wxtoken.platform",
+            "`mp` (official accounts, mini programs) or `wecom` (WeCom: `WX_APPID` is the corp id)",
+        )
+    },
+    Setting {
+        flag: Some("agentid"),
+        toml: Some("agentid"),
+        default: "required for `wecom`",
+        ..setting(
+            "WX_AGENTID",
+            c"wxtoken.agentid",
+            "WeCom app (agent) id, whose secret `WX_APPSECRET` is",
         )
     },
 ];

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::secret::{check_secret, read_secret_file, Secret};
-use super::{parse, Config, Mode};
+use super::{parse, Config, Mode, Platform, DEFAULT_WECOM_API_BASE};
 use crate::error::{Error, Result};
 use crate::settings::{setting_index, SETTINGS, SETTING_COUNT, SETTING_NAMES};
 use crate::store::spec::{StoreGiven, StoreSpec};
@@ -182,6 +182,14 @@ impl ConfigBuilder {
     pub fn ca_file(self, path: impl Into<PathBuf>) -> Self {
         self.path("WX_CA_FILE", path)
     }
+    /// The platform (default [`Platform::Mp`]).
+    pub fn platform(self, platform: Platform) -> Self {
+        self.text("WX_PLATFORM", platform.as_str())
+    }
+    /// The WeCom agent id (required with [`Platform::WeCom`]).
+    pub fn agentid(self, agentid: impl Into<String>) -> Self {
+        self.text("WX_AGENTID", agentid)
+    }
     /// Directory of the JS-SDK ticket files (default: the token file's).
     pub fn ticket_dir(self, path: impl Into<PathBuf>) -> Self {
         self.path("WX_TICKET_DIR", path)
@@ -240,6 +248,8 @@ impl ConfigBuilder {
     /// the first bad setting (never echoing the secret).
     pub fn build(self) -> Result<Config> {
         let appid = parse::appid(self.given_text("WX_APPID"))?;
+        let platform = self.value("WX_PLATFORM", parse::platform, |_| None)?;
+        let agentid = parse::agentid(self.given_text("WX_AGENTID"), platform)?;
         let passive = self.flag("WX_PASSIVE", "passive")?;
         let secret_file = self.given_path("WX_APPSECRET_FILE")?;
         let secret = match (self.given_text("WX_APPSECRET"), &secret_file) {
@@ -273,9 +283,15 @@ impl ConfigBuilder {
             redis_url: self.given_text("WX_REDIS_URL").map(str::to_string),
             redis_prefix: self.given_text("WX_REDIS_PREFIX").map(str::to_string),
             ca_file: ca_file.clone(),
+            // A corp's apps share a corp id: the agent id keeps their
+            // default files apart.
+            file_suffix: agentid.clone(),
         })?;
         let allow_http = self.flag("WX_ALLOW_HTTP", "allow http")?;
-        let api_base = self.value("WX_API_BASE", |s| parse::api_base(s, allow_http), |_| None)?;
+        let api_base = match (platform, self.given_text("WX_API_BASE")) {
+            (Platform::WeCom, None) => parse::api_base(DEFAULT_WECOM_API_BASE, allow_http)?,
+            _ => self.value("WX_API_BASE", |s| parse::api_base(s, allow_http), |_| None)?,
+        };
         let refresh_margin = self.value("WX_REFRESH_MARGIN", parse::margin, |t| match t {
             Typed::Secs(m) => Some(parse::check_margin(m)),
             _ => None,
@@ -284,6 +300,12 @@ impl ConfigBuilder {
             Typed::Mode(m) => Some(Ok(m)),
             _ => None,
         })?;
+        if platform == Platform::WeCom && mode == Mode::Stable {
+            return Err(Error::Config(
+                "WeCom has no stable_token endpoint; leave WX_TOKEN_MODE at token (WX_TOKEN_MODE)"
+                    .into(),
+            ));
+        }
         let http_timeout = self.value("WX_HTTP_TIMEOUT", parse::timeout, |t| match t {
             Typed::Duration(d) => Some(parse::check_timeout(d)),
             _ => None,
@@ -291,6 +313,8 @@ impl ConfigBuilder {
         Ok(Config {
             appid,
             secret: Secret(secret),
+            platform,
+            agentid,
             store,
             api_base,
             refresh_margin,

@@ -37,9 +37,33 @@ pub const DEFAULT_REDIS_PREFIX: &str = default_value("WX_REDIS_PREFIX");
 pub const DEFAULT_API_BASE: &str = default_value("WX_API_BASE");
 /// Default refresh margin: refresh this many seconds before expiry.
 pub const DEFAULT_REFRESH_MARGIN: u64 = parse_u64(default_value("WX_REFRESH_MARGIN"));
+/// Default API base for WeCom (`WX_PLATFORM=wecom`).
+pub const DEFAULT_WECOM_API_BASE: &str = "https://qyapi.weixin.qq.com";
 /// Default HTTP timeout.
 pub const DEFAULT_HTTP_TIMEOUT: Duration =
     Duration::from_secs(parse_u64(default_value("WX_HTTP_TIMEOUT")));
+
+/// Which WeChat platform the app is on: its endpoints, its error codes and
+/// the identity of its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Platform {
+    /// Official accounts and mini programs (`api.weixin.qq.com`).
+    #[default]
+    Mp,
+    /// WeCom (企业微信, `qyapi.weixin.qq.com`): the app id is the corp id,
+    /// and an agent id names the app whose secret is configured.
+    WeCom,
+}
+
+impl Platform {
+    /// The name used in `WX_PLATFORM`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Mp => "mp",
+            Platform::WeCom => "wecom",
+        }
+    }
+}
 
 /// Which WeChat endpoint issues tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -68,6 +92,9 @@ impl Mode {
 pub struct Config {
     appid: String,
     secret: Secret,
+    platform: Platform,
+    /// The WeCom app (agent) id; `None` on `mp`.
+    agentid: Option<String>,
     /// Where every credential lives (files or Redis).
     store: StoreSpec,
     api_base: Vec<String>,
@@ -94,6 +121,24 @@ impl Config {
     /// The app id.
     pub fn appid(&self) -> &str {
         &self.appid
+    }
+    /// The platform.
+    pub fn platform(&self) -> Platform {
+        self.platform
+    }
+    /// The WeCom agent id (`None` on `mp`).
+    pub fn agentid(&self) -> Option<&str> {
+        self.agentid.as_deref()
+    }
+    /// What identifies this app's credentials in stores, failure notes and
+    /// logs: the app id, or for WeCom `corpid:agentid` (a corp has many
+    /// apps, each with its own secret and token, and two must never share
+    /// or retire each other's).
+    pub fn app_key(&self) -> String {
+        match &self.agentid {
+            Some(agent) => format!("{}:{agent}", self.appid),
+            None => self.appid.clone(),
+        }
     }
     /// The app secret (masked in `Debug`).
     pub fn secret(&self) -> &Secret {
@@ -180,7 +225,7 @@ impl Config {
     /// secret cannot be read.
     pub fn credential_scope(&self) -> String {
         match self.current_secret() {
-            Ok(secret) => secret::fingerprint(&self.appid, &secret),
+            Ok(secret) => secret::fingerprint(&self.app_key(), &secret),
             Err(_) => String::new(),
         }
     }
@@ -224,6 +269,8 @@ impl Config {
             "WX_CA_FILE" => path(self.ca_file.as_deref(), "(system roots)"),
             "WX_APPSECRET_FILE" => path(self.secret_file.as_deref(), "(none)"),
             "WX_ALLOW_HTTP" => switch(self.allow_http),
+            "WX_PLATFORM" => self.platform.as_str().to_string(),
+            "WX_AGENTID" => self.agentid.clone().unwrap_or_else(|| "(none)".into()),
             _ => "(unknown)".to_string(),
         }
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::Mode;
+use crate::config::{Mode, Platform};
 use crate::error::{Error, Result};
 
 /// The longest token lifetime WeChat hands out; a margin this large would
@@ -64,6 +64,40 @@ pub(super) fn mode(s: &str) -> Result<Mode> {
         other => Err(Error::Config(format!(
             "mode must be \"token\" or \"stable\", got {other:?} (WX_TOKEN_MODE)"
         ))),
+    }
+}
+
+/// `WX_PLATFORM`: `mp` or `wecom`.
+pub(super) fn platform(s: &str) -> Result<Platform> {
+    match s.trim() {
+        "mp" | "" => Ok(Platform::Mp),
+        "wecom" => Ok(Platform::WeCom),
+        other => Err(Error::Config(format!(
+            "platform must be \"mp\" or \"wecom\", got {:?} (WX_PLATFORM)",
+            other.chars().take(32).collect::<String>()
+        ))),
+    }
+}
+
+/// `WX_AGENTID`: required on WeCom (digits, as WeCom issues them), refused
+/// elsewhere (it would mean nothing, and a site that set it expects WeCom).
+pub(super) fn agentid(given: Option<&str>, platform: Platform) -> Result<Option<String>> {
+    let given = given.map(str::trim).filter(|s| !s.is_empty());
+    match (platform, given) {
+        (Platform::Mp, None) => Ok(None),
+        (Platform::Mp, Some(_)) => Err(Error::Config(
+            "an agent id is only for WeCom apps; set WX_PLATFORM=wecom or leave it out (WX_AGENTID)"
+                .into(),
+        )),
+        (Platform::WeCom, None) => Err(Error::Config(
+            "a WeCom app needs its agent id (WX_AGENTID)".into(),
+        )),
+        (Platform::WeCom, Some(a)) if a.len() <= 20 && a.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Some(a.to_string()))
+        }
+        (Platform::WeCom, Some(_)) => Err(Error::Config(
+            "agent id must be 1 to 20 digits, as WeCom issues them (WX_AGENTID)".into(),
+        )),
     }
 }
 

@@ -6,7 +6,8 @@
 //! |---|---|---|
 //! | `token.rs` | `GET /cgi-bin/token` | access token |
 //! | `stable_token.rs` | `POST /cgi-bin/stable_token` | access token |
-//! | `ticket.rs` | `GET /cgi-bin/ticket/getticket` | JS-SDK tickets |
+//! | `ticket.rs` | `GET /cgi-bin/ticket/getticket` (and WeCom's two) | JS-SDK tickets |
+//! | `wecom_token.rs` | WeCom `GET /cgi-bin/gettoken` | a WeCom app's access token |
 //!
 //! A new endpoint is a new file: an [`http::Endpoint`] (the request, and how
 //! its answer reads) and a [`TokenSource`] that asks it.
@@ -16,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{Config, Mode};
+use crate::config::{Config, Mode, Platform};
 use crate::error::Result;
 
 pub(crate) mod answer;
@@ -24,6 +25,7 @@ pub(crate) mod http;
 mod stable_token;
 pub(crate) mod ticket;
 mod token;
+mod wecom_token;
 
 /// A credential as WeChat handed it out.
 #[derive(Clone, PartialEq, Eq)]
@@ -72,8 +74,9 @@ pub trait TokenSource: Send + Sync + std::fmt::Debug {
 /// them for its metrics) and hand the wrapper to
 /// [`TokenCacheBuilder::source`](crate::TokenCacheBuilder::source).
 pub fn wechat_api_source(config: &Config) -> Arc<dyn TokenSource> {
-    match config.mode() {
-        Mode::Token => Arc::new(token::TokenApiSource::new(config)),
-        Mode::Stable => Arc::new(stable_token::StableTokenSource::new(config)),
+    match (config.platform(), config.mode()) {
+        (Platform::WeCom, _) => Arc::new(wecom_token::WeComTokenSource::new(config)),
+        (Platform::Mp, Mode::Token) => Arc::new(token::TokenApiSource::new(config)),
+        (Platform::Mp, Mode::Stable) => Arc::new(stable_token::StableTokenSource::new(config)),
     }
 }

@@ -6,7 +6,7 @@ use reqwest::{Client, RequestBuilder};
 use std::time::Duration;
 
 use crate::config::{Config, Secret};
-use crate::error::Result;
+use crate::error::{Result, TOKEN_REJECT_ERRCODES};
 use crate::source::http::{bad_base, Endpoint, Http};
 use crate::source::{answer, BoxFuture, Fetched, TokenSource};
 
@@ -34,7 +34,7 @@ impl Endpoint for StableTokenEndpoint<'_> {
     }
 
     fn parse(&self, body: &[u8], host: &str) -> Result<Fetched> {
-        answer::parse_answer(body, host)
+        answer::parse_answer(body, host).map_err(|e| e.rejected_if(TOKEN_REJECT_ERRCODES))
     }
 
     fn sensitive(&self) -> &str {

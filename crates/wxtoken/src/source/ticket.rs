@@ -1,5 +1,10 @@
-//! `GET /cgi-bin/ticket/getticket?access_token=T&type=jsapi|wx_card`: the
-//! JS-SDK tickets, fetched with the cached access token.
+//! The JS-SDK tickets, fetched with the cached access token:
+//!
+//! | kind | endpoint |
+//! |---|---|
+//! | `jsapi`, `wx_card` | `GET /cgi-bin/ticket/getticket?access_token=T&type=jsapi\|wx_card` |
+//! | WeCom `corp` | `GET /cgi-bin/get_jsapi_ticket?access_token=T` |
+//! | WeCom `agent` | `GET /cgi-bin/ticket/get?access_token=T&type=agent_config` |
 //!
 //! When the ticket endpoint says the access token is dead (40001, 40014,
 //! 42001), that token is dropped from its cache if it is still the cached
@@ -28,11 +33,19 @@ struct TicketEndpoint<'a> {
 
 impl Endpoint for TicketEndpoint<'_> {
     fn request(&self, client: &Client, base: &str) -> Result<RequestBuilder> {
-        let mut url = reqwest::Url::parse(&format!("{base}/cgi-bin/ticket/getticket"))
-            .map_err(|_| bad_base(base))?;
+        let (path, kind) = match self.kind {
+            TicketKind::Jsapi | TicketKind::WxCard => {
+                ("/cgi-bin/ticket/getticket", Some(self.kind.as_str()))
+            }
+            TicketKind::Corp => ("/cgi-bin/get_jsapi_ticket", None),
+            TicketKind::Agent => ("/cgi-bin/ticket/get", Some("agent_config")),
+        };
+        let mut url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|_| bad_base(base))?;
         url.query_pairs_mut()
-            .append_pair("access_token", self.access_token)
-            .append_pair("type", self.kind.as_str());
+            .append_pair("access_token", self.access_token);
+        if let Some(kind) = kind {
+            url.query_pairs_mut().append_pair("type", kind);
+        }
         Ok(client.get(url))
     }
 

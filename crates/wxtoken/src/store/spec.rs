@@ -31,6 +31,9 @@ pub struct FilesSpec {
     expiry_file: PathBuf,
     /// Where the tickets' files go; `None`: the token file's directory.
     ticket_dir: Option<PathBuf>,
+    /// Added to the tickets' file names (WeCom: the agent id), so that
+    /// apps sharing a directory keep apart.
+    suffix: Option<String>,
 }
 
 impl FilesSpec {
@@ -66,7 +69,10 @@ impl FilesSpec {
                         .map(Path::to_path_buf)
                         .unwrap_or_default(),
                 };
-                let key = other.key();
+                let key = match &self.suffix {
+                    Some(suffix) => format!("{}_{suffix}", other.key()),
+                    None => other.key().to_string(),
+                };
                 (
                     dir.join(format!("{key}.txt")),
                     dir.join(format!("{key}_expiry.txt")),
@@ -85,11 +91,12 @@ pub struct RedisSpec {
 }
 
 impl RedisSpec {
-    /// The key of `credential` for `appid`; the credential's other keys
-    /// (`:expires_at`, `:lock`, ...) add a suffix to it. Every key of an app
-    /// shares its hash slot through the `{appid}` tag.
-    pub fn key(&self, appid: &str, credential: Credential) -> String {
-        format!("{}:{{{appid}}}:{}", self.prefix, credential.key())
+    /// The key of `credential` for the app `app_key` (the app id, or for
+    /// WeCom `corpid:agentid`: see [`Config::app_key`](crate::Config::app_key));
+    /// the credential's other keys (`:expires_at`, `:lock`, ...) add a suffix
+    /// to it. Every key of an app shares its hash slot through the braces.
+    pub fn key(&self, app_key: &str, credential: Credential) -> String {
+        format!("{}:{{{app_key}}}:{}", self.prefix, credential.key())
     }
 }
 
@@ -110,13 +117,29 @@ pub(crate) struct StoreGiven {
     pub(crate) redis_url: Option<String>,
     pub(crate) redis_prefix: Option<String>,
     pub(crate) ca_file: Option<PathBuf>,
+    /// WeCom's agent id: the default file names carry it (`token_ID.txt`).
+    pub(crate) file_suffix: Option<String>,
 }
 
 impl StoreSpec {
     /// Checks the store settings, naming the first bad one.
     pub(crate) fn parse(given: StoreGiven) -> Result<StoreSpec> {
-        let token_file = non_empty_path(given.token_file, DEFAULT_TOKEN_FILE, "WX_TOKEN_FILE")?;
-        let expiry_file = non_empty_path(given.expiry_file, DEFAULT_EXPIRY_FILE, "WX_EXPIRY_FILE")?;
+        // WeCom: a corp's apps share a directory and a corp id, so the
+        // default names carry the agent id (`token_1000002.txt`).
+        let suffixed = |name: &str| match &given.file_suffix {
+            Some(s) => name.replace(".txt", &format!("_{s}.txt")),
+            None => name.to_string(),
+        };
+        let token_file = non_empty_path(
+            given.token_file,
+            &suffixed(DEFAULT_TOKEN_FILE),
+            "WX_TOKEN_FILE",
+        )?;
+        let expiry_file = non_empty_path(
+            given.expiry_file,
+            &suffixed(DEFAULT_EXPIRY_FILE),
+            "WX_EXPIRY_FILE",
+        )?;
         if token_file == expiry_file {
             return Err(Error::Config(
                 "token file and expiry file are the same path".into(),
@@ -150,6 +173,7 @@ impl StoreSpec {
                 token_file,
                 expiry_file,
                 ticket_dir,
+                suffix: given.file_suffix,
             },
             redis: redis_url.map(|url| RedisSpec {
                 url,
@@ -211,17 +235,17 @@ impl StoreSpec {
         ]
     }
 
-    /// The store of `appid`'s `credential`. Opens and connects nothing yet:
+    /// The store of the app `app_key`'s `credential`. Opens and connects nothing yet:
     /// each store does that on first use. `http_timeout` bounds a store's
     /// own waits (a Redis round trip, the life of a Redis lock).
     pub fn open(
         &self,
-        appid: &str,
+        app_key: &str,
         credential: Credential,
         http_timeout: Duration,
     ) -> Arc<dyn TokenStore> {
         match &self.redis {
-            Some(redis) => Arc::new(RedisStore::new(redis, appid, credential, http_timeout)),
+            Some(redis) => Arc::new(RedisStore::new(redis, app_key, credential, http_timeout)),
             None => {
                 let (token, expiry) = self.files.paths(credential);
                 Arc::new(FileStore::new(token, expiry))
