@@ -60,6 +60,7 @@ step c "$MAKE" --no-print-directory test-c
 step php "$MAKE" --no-print-directory test-php
 step crash "$MAKE" --no-print-directory test-crash
 step tickets "$MAKE" --no-print-directory test-tickets
+step wecom "$MAKE" --no-print-directory test-wecom
 step fpm "$MAKE" --no-print-directory test-fpm
 step deb "$MAKE" --no-print-directory test-deb
 step security "$MAKE" --no-print-directory test-security

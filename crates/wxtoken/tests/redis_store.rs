@@ -310,3 +310,60 @@ fn a_ticket_is_a_plain_string_key_beside_the_token_in_its_slot() {
         .join("jsapi_ticket.txt")
         .exists());
 }
+
+#[test]
+fn two_wecom_apps_times_two_hosts_make_one_call_per_app() {
+    let w = World::new();
+    let r = RedisServer::start();
+    let builder = |agent: usize| {
+        let (agentid, secret) = wechat_mock::DEFAULT_CORP_APPS[agent];
+        wxtoken::Config::builder()
+            .appid(wechat_mock::DEFAULT_CORPID)
+            .secret(secret)
+            .platform(wxtoken::Platform::WeCom)
+            .agentid(agentid)
+            .api_base(w.mock.url())
+            .redis_url(r.url())
+            .http_timeout(Duration::from_secs(60))
+    };
+    // 2 apps x 2 hosts (caches with nothing but Redis in common) x 8 threads.
+    let tokens: Vec<(usize, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .flat_map(|agent| (0..2).map(move |_host| agent))
+            .map(|agent| {
+                let cache = Arc::new(TokenCache::new(builder(agent).build().unwrap()));
+                (0..8)
+                    .map(|_| {
+                        let cache = cache.clone();
+                        s.spawn(move || (agent, cache.get_token().unwrap()))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .flatten()
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(w.mock.stats().gettoken_calls, 2, "one call per app");
+    for agent in 0..2 {
+        let mine: std::collections::HashSet<_> = tokens
+            .iter()
+            .filter(|(a, _)| *a == agent)
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(mine.len(), 1, "one token for app {agent}");
+    }
+    let mut c = r.client();
+    let a: String = c
+        .get("wxtoken:{ww_test_corpid:1000002}:access_token")
+        .unwrap();
+    let b: String = c
+        .get("wxtoken:{ww_test_corpid:1000003}:access_token")
+        .unwrap();
+    assert_ne!(a, b);
+    let keys: Vec<String> = c.keys("*").unwrap();
+    for (_, secret) in wechat_mock::DEFAULT_CORP_APPS {
+        assert!(keys.iter().all(|k| !k.contains(secret)));
+    }
+}
