@@ -36,7 +36,7 @@ var_dump(getToken() === wxt_stats()['last_token'], wxtoken_last_error());
 WX_APPID => appid_from_env => environment WX_APPID
 WX_APPSECRET => *** => environment WX_APPSECRET
 string(0) ""
-WeChat API error 40013: %s (check the app id)
+WeChat API error 40013: %s (check the app id, or for WeCom the corp id)
 WX_APPID => appid_from_ini => ini wxtoken.appid
 WX_APPSECRET => *** => ini wxtoken.appsecret
 WX_APPID => wx_test_appid => constant APPID

@@ -48,5 +48,7 @@ WX_APPSECRET_FILE => (none) => default
 WX_ALLOW_HTTP => 0 => default
 WX_REDIS_PREFIX => wxtoken => default
 WX_TICKET_DIR => (the token file's directory) => default
+WX_PLATFORM => mp => default
+WX_AGENTID => (none) => default
 
 configuration error: refresh margin 9000s is not below the 7200s token lifetime (WX_REFRESH_MARGIN) [from ini wxtoken.refresh_margin]

@@ -76,9 +76,8 @@ impl TicketKind {
             .find(|k| k.as_str() == name.trim())
             .ok_or_else(|| {
                 Error::Config(format!(
-                    "unknown ticket type {:?} for a {} app: use {}",
+                    "unknown ticket type {:?}: use {}",
                     name.chars().take(32).collect::<String>(),
-                    platform.as_str(),
                     choices.join(" or ")
                 ))
             })
