@@ -15,10 +15,27 @@ use crate::shared::Shared;
 use crate::state::{Fault, TokenStatus};
 use crate::wechat::{error_response, fault_response};
 
-/// The handler; counts every call, then applies the ticket fault if any.
-pub(crate) async fn getticket(
+/// The handler for `jsapi` and `wx_card`; an unknown token is 40001 here.
+pub(crate) async fn getticket(shared: State<Arc<Shared>>, params: Query<Params>) -> Response {
+    let kind = match params.get("type") {
+        Some(k @ ("jsapi" | "wx_card")) => k.to_string(),
+        _ => {
+            shared.state().begin_ticket_call();
+            return error_response(40097);
+        }
+    };
+    answer(shared, params, &kind, 40001).await
+}
+
+/// Any ticket endpoint's answer: counts the call, applies the ticket fault
+/// if any, checks the access token as a business API does (42001 expired or
+/// retired, `unknown` for one never issued or revoked: 40001 at WeChat,
+/// 40014 at WeCom), then issues a ticket of `kind`.
+pub(crate) async fn answer(
     State(shared): State<Arc<Shared>>,
     Query(params): Query<Params>,
+    kind: &str,
+    unknown: i64,
 ) -> Response {
     let fault = shared.state().begin_ticket_call();
     match fault {
@@ -33,12 +50,8 @@ pub(crate) async fn getticket(
     match state.check_token(token) {
         TokenStatus::Valid => {}
         TokenStatus::Expired => return error_response(42001),
-        TokenStatus::Unknown => return error_response(40001),
+        TokenStatus::Unknown => return error_response(unknown),
     }
-    let kind = match params.get("type") {
-        Some(k @ ("jsapi" | "wx_card")) => k,
-        _ => return error_response(40097),
-    };
     let grant = state.issue_ticket(kind);
     Json(json!({
         "errcode": 0,

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::params::Params;
 use crate::shared::Shared;
-use crate::state::{Fault, TokenStatus};
+use crate::state::Fault;
 use crate::wechat::{error_response, fault_response};
 
 /// `GET /cgi-bin/gettoken`: counted, then the token endpoints' fault if one
@@ -49,7 +49,7 @@ pub(crate) async fn gettoken(
 
 /// `GET /cgi-bin/get_jsapi_ticket`: the corp's JS-SDK ticket.
 pub(crate) async fn corp_ticket(shared: State<Arc<Shared>>, params: Query<Params>) -> Response {
-    ticket(shared, params, "corp").await
+    crate::ticket::answer(shared, params, "corp", 40014).await
 }
 
 /// `GET /cgi-bin/ticket/get?type=agent_config`: the app's ticket.
@@ -58,35 +58,5 @@ pub(crate) async fn agent_ticket(shared: State<Arc<Shared>>, params: Query<Param
         shared.state().begin_ticket_call();
         return error_response(40097);
     }
-    ticket(shared, params, "agent").await
-}
-
-async fn ticket(
-    State(shared): State<Arc<Shared>>,
-    Query(params): Query<Params>,
-    kind: &str,
-) -> Response {
-    let fault = shared.state().begin_ticket_call();
-    match fault {
-        Some(Fault::Slow(d)) if !shared.sleep(d).await => return error_response(-1),
-        Some(Fault::Slow(_)) | None => {}
-        Some(f) => return fault_response(&f, &shared),
-    }
-    let mut state = shared.state();
-    let Some(token) = params.get("access_token").filter(|t| !t.is_empty()) else {
-        return error_response(41001);
-    };
-    match state.check_token(token) {
-        TokenStatus::Valid => {}
-        TokenStatus::Expired => return error_response(42001),
-        TokenStatus::Unknown => return error_response(40014),
-    }
-    let grant = state.issue_ticket(kind);
-    Json(json!({
-        "errcode": 0,
-        "errmsg": "ok",
-        "ticket": grant.access_token,
-        "expires_in": grant.expires_in,
-    }))
-    .into_response()
+    crate::ticket::answer(shared, params, "agent", 40014).await
 }

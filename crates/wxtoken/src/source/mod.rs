@@ -10,15 +10,18 @@
 //! | `wecom_token.rs` | WeCom `GET /cgi-bin/gettoken` | a WeCom app's access token |
 //!
 //! A new endpoint is a new file: an [`http::Endpoint`] (the request, and how
-//! its answer reads) and a [`TokenSource`] that asks it.
+//! its answer reads, with the codes that mean refused credentials there) and
+//! a function that makes it; [`SecretSource`] does the rest for every
+//! access-token endpoint, `ticket.rs` for tickets.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{Config, Mode, Platform};
+use crate::config::{Config, Mode, Platform, Secret};
 use crate::error::Result;
+use http::{Endpoint, Http};
 
 pub(crate) mod answer;
 pub(crate) mod http;
@@ -68,15 +71,66 @@ pub trait TokenSource: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// Makes the request of one fetch, with the secret read for it and whether
+/// a new token is forced.
+type MakeEndpoint = for<'a> fn(&'a Config, &'a Secret, bool) -> Box<dyn Endpoint + 'a>;
+
+/// An access-token source: reads the secret again for each fetch (a
+/// corrected secret file is used at once, without a restart) and asks the
+/// endpoint its file makes. The endpoint files hold only what differs: the
+/// request and how the answer reads.
+pub(crate) struct SecretSource {
+    config: Config,
+    http: Http,
+    /// The endpoint's name, for `Debug`.
+    name: &'static str,
+    endpoint: MakeEndpoint,
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSource")
+            .field("endpoint", &self.name)
+            .field("api_base", &self.config.api_base())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecretSource {
+    fn new(config: &Config, name: &'static str, endpoint: MakeEndpoint) -> Self {
+        SecretSource {
+            config: config.clone(),
+            http: Http::new(config),
+            name,
+            endpoint,
+        }
+    }
+}
+
+impl TokenSource for SecretSource {
+    fn fetch(&self, force: bool, budget: Duration) -> BoxFuture<'_, Result<Fetched>> {
+        Box::pin(async move {
+            let secret = self.config.current_secret()?;
+            let endpoint = (self.endpoint)(&self.config, &secret, force);
+            self.http.fetch(endpoint.as_ref(), budget).await
+        })
+    }
+
+    fn scope(&self) -> String {
+        self.config.credential_scope()
+    }
+}
+
 /// The default access-token source for `config`: the WeChat API (or the
 /// configured bases) through the endpoint `WX_TOKEN_MODE` names, bounded by
 /// the HTTP timeout. Wrap it to observe fetches (the `wxtoken daemon` counts
 /// them for its metrics) and hand the wrapper to
 /// [`TokenCacheBuilder::source`](crate::TokenCacheBuilder::source).
 pub fn wechat_api_source(config: &Config) -> Arc<dyn TokenSource> {
-    match (config.platform(), config.mode()) {
-        (Platform::WeCom, _) => Arc::new(wecom_token::WeComTokenSource::new(config)),
-        (Platform::Mp, Mode::Token) => Arc::new(token::TokenApiSource::new(config)),
-        (Platform::Mp, Mode::Stable) => Arc::new(stable_token::StableTokenSource::new(config)),
-    }
+    let (name, endpoint): (_, MakeEndpoint) = match (config.platform(), config.mode()) {
+        (Platform::WeCom, _) => ("gettoken", wecom_token::endpoint),
+        (Platform::Mp, Mode::Token) => ("token", token::endpoint),
+        (Platform::Mp, Mode::Stable) => ("stable_token", stable_token::endpoint),
+    };
+    Arc::new(SecretSource::new(config, name, endpoint))
 }

@@ -3,12 +3,11 @@
 //! in the body, not the URL); `force_refresh` asks for a new one.
 
 use reqwest::{Client, RequestBuilder};
-use std::time::Duration;
 
 use crate::config::{Config, Secret};
 use crate::error::{Result, TOKEN_REJECT_ERRCODES};
-use crate::source::http::{bad_base, Endpoint, Http};
-use crate::source::{answer, BoxFuture, Fetched, TokenSource};
+use crate::source::http::{bad_base, Endpoint};
+use crate::source::{answer, Fetched};
 
 /// The request, with the secret read for this fetch.
 struct StableTokenEndpoint<'a> {
@@ -42,44 +41,15 @@ impl Endpoint for StableTokenEndpoint<'_> {
     }
 }
 
-/// Access tokens from `/cgi-bin/stable_token`.
-pub(crate) struct StableTokenSource {
-    config: Config,
-    http: Http,
-}
-
-impl std::fmt::Debug for StableTokenSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StableTokenSource")
-            .field("api_base", &self.config.api_base())
-            .finish_non_exhaustive()
-    }
-}
-
-impl StableTokenSource {
-    pub(crate) fn new(config: &Config) -> Self {
-        StableTokenSource {
-            config: config.clone(),
-            http: Http::new(config),
-        }
-    }
-}
-
-impl TokenSource for StableTokenSource {
-    fn fetch(&self, force: bool, budget: Duration) -> BoxFuture<'_, Result<Fetched>> {
-        Box::pin(async move {
-            // Read again for each fetch: a corrected secret file is used at once.
-            let secret = self.config.current_secret()?;
-            let endpoint = StableTokenEndpoint {
-                appid: self.config.appid(),
-                secret: &secret,
-                force,
-            };
-            self.http.fetch(&endpoint, budget).await
-        })
-    }
-
-    fn scope(&self) -> String {
-        self.config.credential_scope()
-    }
+/// The request of one fetch; `force` asks for a new token.
+pub(super) fn endpoint<'a>(
+    config: &'a Config,
+    secret: &'a Secret,
+    force: bool,
+) -> Box<dyn Endpoint + 'a> {
+    Box::new(StableTokenEndpoint {
+        appid: config.appid(),
+        secret,
+        force,
+    })
 }

@@ -3,17 +3,16 @@
 //! minutes later.
 
 use reqwest::{Client, RequestBuilder};
-use std::time::Duration;
 
 use crate::config::{Config, Secret};
 use crate::error::{Result, TOKEN_REJECT_ERRCODES};
-use crate::source::http::{bad_base, Endpoint, Http};
-use crate::source::{answer, BoxFuture, Fetched, TokenSource};
+use crate::source::http::{bad_base, Endpoint};
+use crate::source::{answer, Fetched};
 
 /// The request, with the secret read for this fetch.
-pub(crate) struct TokenEndpoint<'a> {
-    pub(crate) appid: &'a str,
-    pub(crate) secret: &'a Secret,
+struct TokenEndpoint<'a> {
+    appid: &'a str,
+    secret: &'a Secret,
 }
 
 impl Endpoint for TokenEndpoint<'_> {
@@ -36,43 +35,14 @@ impl Endpoint for TokenEndpoint<'_> {
     }
 }
 
-/// Access tokens from `/cgi-bin/token`.
-pub(crate) struct TokenApiSource {
-    config: Config,
-    http: Http,
-}
-
-impl std::fmt::Debug for TokenApiSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSource")
-            .field("api_base", &self.config.api_base())
-            .finish_non_exhaustive()
-    }
-}
-
-impl TokenApiSource {
-    pub(crate) fn new(config: &Config) -> Self {
-        TokenApiSource {
-            config: config.clone(),
-            http: Http::new(config),
-        }
-    }
-}
-
-impl TokenSource for TokenApiSource {
-    fn fetch(&self, _force: bool, budget: Duration) -> BoxFuture<'_, Result<Fetched>> {
-        Box::pin(async move {
-            // Read again for each fetch: a corrected secret file is used at once.
-            let secret = self.config.current_secret()?;
-            let endpoint = TokenEndpoint {
-                appid: self.config.appid(),
-                secret: &secret,
-            };
-            self.http.fetch(&endpoint, budget).await
-        })
-    }
-
-    fn scope(&self) -> String {
-        self.config.credential_scope()
-    }
+/// The request of one fetch (every call issues a new token: `force` is moot).
+pub(super) fn endpoint<'a>(
+    config: &'a Config,
+    secret: &'a Secret,
+    _force: bool,
+) -> Box<dyn Endpoint + 'a> {
+    Box::new(TokenEndpoint {
+        appid: config.appid(),
+        secret,
+    })
 }

@@ -5,12 +5,11 @@
 //! 41002, 41004 and 60020 (IP allow list).
 
 use reqwest::{Client, RequestBuilder};
-use std::time::Duration;
 
 use crate::config::{Config, Secret};
 use crate::error::{Result, WECOM_REJECT_ERRCODES};
-use crate::source::http::{bad_base, Endpoint, Http};
-use crate::source::{answer, BoxFuture, Fetched, TokenSource};
+use crate::source::http::{bad_base, Endpoint};
+use crate::source::{answer, Fetched};
 
 /// The request, with the secret read for this fetch.
 struct GetTokenEndpoint<'a> {
@@ -37,44 +36,14 @@ impl Endpoint for GetTokenEndpoint<'_> {
     }
 }
 
-/// A WeCom app's access tokens.
-pub(crate) struct WeComTokenSource {
-    config: Config,
-    http: Http,
-}
-
-impl std::fmt::Debug for WeComTokenSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WeComTokenSource")
-            .field("api_base", &self.config.api_base())
-            .field("agentid", &self.config.agentid())
-            .finish_non_exhaustive()
-    }
-}
-
-impl WeComTokenSource {
-    pub(crate) fn new(config: &Config) -> Self {
-        WeComTokenSource {
-            config: config.clone(),
-            http: Http::new(config),
-        }
-    }
-}
-
-impl TokenSource for WeComTokenSource {
-    fn fetch(&self, _force: bool, budget: Duration) -> BoxFuture<'_, Result<Fetched>> {
-        Box::pin(async move {
-            // Read again for each fetch: a corrected secret file is used at once.
-            let secret = self.config.current_secret()?;
-            let endpoint = GetTokenEndpoint {
-                corpid: self.config.appid(),
-                secret: &secret,
-            };
-            self.http.fetch(&endpoint, budget).await
-        })
-    }
-
-    fn scope(&self) -> String {
-        self.config.credential_scope()
-    }
+/// The request of one fetch (each call issues a new token: `force` is moot).
+pub(super) fn endpoint<'a>(
+    config: &'a Config,
+    secret: &'a Secret,
+    _force: bool,
+) -> Box<dyn Endpoint + 'a> {
+    Box::new(GetTokenEndpoint {
+        corpid: config.appid(),
+        secret,
+    })
 }
