@@ -11,6 +11,7 @@ use crate::source::Fetched;
 /// secret could do so in any spelling (upper case, base64, cut short,
 /// spaced out), and no scrubbing catches every one. The error carries the
 /// `errcode` and this crate's own description of it instead.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn parse_answer(body: &[u8], host: &str) -> Result<Fetched> {
     parse_credential(body, host, "access_token")
 }

@@ -50,8 +50,20 @@ static CLIENTS_BUILT: std::sync::atomic::AtomicUsize = std::sync::atomic::Atomic
 pub(crate) trait Endpoint: Send + Sync {
     /// The request to `base` (no trailing slash). An error here is final.
     fn request(&self, client: &Client, base: &str) -> Result<RequestBuilder>;
+    /// The answer's field that holds the credential.
+    fn field(&self) -> &'static str {
+        "access_token"
+    }
+    /// The errcodes by which this endpoint refuses the credentials it was
+    /// given: configuration errors here, whatever they mean elsewhere.
+    fn rejects(&self) -> &'static [i64] {
+        &[]
+    }
     /// The answer's body as a credential, or the error it says.
-    fn parse(&self, body: &[u8], host: &str) -> Result<Fetched>;
+    fn parse(&self, body: &[u8], host: &str) -> Result<Fetched> {
+        crate::source::answer::parse_credential(body, host, self.field())
+            .map_err(|e| e.rejected_if(self.rejects()))
+    }
     /// Text the request carries that no error may show (the secret, an
     /// access token): masked in transport errors, in every encoding.
     fn sensitive(&self) -> &str;

@@ -7,7 +7,6 @@ use reqwest::{Client, RequestBuilder};
 use crate::config::{Config, Secret};
 use crate::error::{Result, TOKEN_REJECT_ERRCODES};
 use crate::source::http::{bad_base, Endpoint};
-use crate::source::{answer, Fetched};
 
 /// The request, with the secret read for this fetch.
 struct StableTokenEndpoint<'a> {
@@ -32,8 +31,8 @@ impl Endpoint for StableTokenEndpoint<'_> {
             .body(body.to_string()))
     }
 
-    fn parse(&self, body: &[u8], host: &str) -> Result<Fetched> {
-        answer::parse_answer(body, host).map_err(|e| e.rejected_if(TOKEN_REJECT_ERRCODES))
+    fn rejects(&self) -> &'static [i64] {
+        TOKEN_REJECT_ERRCODES
     }
 
     fn sensitive(&self) -> &str {

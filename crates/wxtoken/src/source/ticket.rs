@@ -23,7 +23,7 @@ use crate::cache::TokenCache;
 use crate::credential::TicketKind;
 use crate::error::{Error, Result, INVALID_TOKEN_ERRCODES};
 use crate::source::http::{bad_base, Endpoint, Http};
-use crate::source::{answer, BoxFuture, Fetched, TokenSource};
+use crate::source::{BoxFuture, Fetched, TokenSource};
 
 /// The request for one ticket kind with one access token.
 struct TicketEndpoint<'a> {
@@ -49,8 +49,8 @@ impl Endpoint for TicketEndpoint<'_> {
         Ok(client.get(url))
     }
 
-    fn parse(&self, body: &[u8], host: &str) -> Result<Fetched> {
-        answer::parse_credential(body, host, "ticket")
+    fn field(&self) -> &'static str {
+        "ticket"
     }
 
     fn sensitive(&self) -> &str {

@@ -9,7 +9,6 @@ use reqwest::{Client, RequestBuilder};
 use crate::config::{Config, Secret};
 use crate::error::{Result, WECOM_REJECT_ERRCODES};
 use crate::source::http::{bad_base, Endpoint};
-use crate::source::{answer, Fetched};
 
 /// The request, with the secret read for this fetch.
 struct GetTokenEndpoint<'a> {
@@ -27,8 +26,8 @@ impl Endpoint for GetTokenEndpoint<'_> {
         Ok(client.get(url))
     }
 
-    fn parse(&self, body: &[u8], host: &str) -> Result<Fetched> {
-        answer::parse_answer(body, host).map_err(|e| e.rejected_if(WECOM_REJECT_ERRCODES))
+    fn rejects(&self) -> &'static [i64] {
+        WECOM_REJECT_ERRCODES
     }
 
     fn sensitive(&self) -> &str {
