@@ -235,10 +235,17 @@ fn failures_are_shared_and_not_repeated_within_the_back_off() {
 
 #[test]
 fn a_quota_error_backs_off_for_wechats_minute() {
-    let r = rig(vec![Answer::Fail(45009)]);
+    let r = rig(vec![Answer::Fail(45009), Answer::Token("A", 7200)]);
     assert_eq!(r.cache.get_token().unwrap_err().errcode(), Some(45009));
+    // The back-off runs on the cache's clock: 59 s on, still held back...
+    r.clock.advance(59);
     assert_eq!(r.cache.get_token().unwrap_err().errcode(), Some(45009));
     assert_eq!(r.source.calls(), 1);
+    // ...and past WeChat's minute (plus the jitter of up to a quarter for
+    // ordinary failures, which a quota note does not get), asked once more.
+    r.clock.advance(2);
+    assert_eq!(r.cache.get_token().unwrap(), "A");
+    assert_eq!(r.source.calls(), 2);
 }
 
 #[test]
