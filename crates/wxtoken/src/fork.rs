@@ -2,7 +2,8 @@
 //! held at that moment stays locked in the child, where no thread will ever
 //! release it. The hit path takes no lock (the file store's memo is
 //! lock-free); for the few process-wide locks on the miss path (the blocking
-//! runtime's slot, the shared HTTP clients), handlers registered with
+//! runtime's slot, the shared HTTP clients, the Redis servers), handlers
+//! registered with
 //! `pthread_atfork` take them before the fork and release them after it, in
 //! the parent and in the child. A cache's own refresh lock, held across a
 //! whole fetch, is made anew in the child instead (`process_lock`).
@@ -17,7 +18,15 @@ type RuntimeSlot = Option<(u32, std::sync::Arc<tokio::runtime::Runtime>)>;
 type Held = (
     MutexGuard<'static, RuntimeSlot>,
     MutexGuard<'static, crate::source::http::Clients>,
+    MutexGuard<
+        'static,
+        Vec<(
+            RedisServerKey,
+            std::sync::Arc<crate::store::redis_pool::Server>,
+        )>,
+    >,
 );
+type RedisServerKey = (String, Option<std::path::PathBuf>, std::time::Duration);
 
 thread_local! {
     /// The locks taken by `prepare`, released by `parent` or `child` (all
@@ -28,7 +37,8 @@ thread_local! {
 extern "C" fn prepare() {
     let runtime = crate::blocking::lock_runtime_slot();
     let clients = crate::source::http::lock_clients();
-    HELD.with(|h| *h.borrow_mut() = Some((runtime, clients)));
+    let servers = crate::store::redis_pool::lock_servers();
+    HELD.with(|h| *h.borrow_mut() = Some((runtime, clients, servers)));
 }
 
 extern "C" fn release() {

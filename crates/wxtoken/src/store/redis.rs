@@ -37,7 +37,7 @@
 //! the shared lock would retire every other host's token). There is no
 //! fallback to local files, for the same reason.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use std::time::{Duration, Instant};
@@ -45,8 +45,8 @@ use std::time::{Duration, Instant};
 use crate::cached::Cached;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
-use crate::process_lock::PerProcess;
 use crate::store::files::legacy_format::{parse_expiry, parse_token};
+use crate::store::redis_pool::Server;
 use crate::store::spec::RedisSpec;
 use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
@@ -85,111 +85,9 @@ impl Keys {
     }
 }
 
-/// The connection, shared by the store and its lock guards.
-struct Conn {
-    url: String,
-    /// The URL with its password masked, for messages.
-    shown: String,
-    ca_file: Option<std::path::PathBuf>,
-    timeout: Duration,
-    /// The connection, made per process: one made before a fork belongs to
-    /// the parent, and a child forked while another thread was mid round
-    /// trip would find this locked for good (see `process_lock`).
-    slot: PerProcess<Mutex<Option<redis::Connection>>>,
-}
-
-impl Conn {
-    /// Runs `f` on the connection, connecting first if needed; any error
-    /// drops the connection so the next call reconnects.
-    fn with<T>(
-        &self,
-        op: &'static str,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> Result<T> {
-        let slot = self.slot.get();
-        let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            *slot = Some(self.connect()?);
-        }
-        let con = slot.as_mut().expect("connected above");
-        match f(con) {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                *slot = None;
-                Err(self.error(op, &e))
-            }
-        }
-    }
-
-    fn connect(&self) -> Result<redis::Connection> {
-        let client = match &self.ca_file {
-            Some(path) if self.url.starts_with("rediss://") => {
-                let pem =
-                    crate::file_safety::read_setting_file(path, "WX_CA_FILE", 4 << 20, false)?;
-                // redis builds its TLS client from rustls's process default.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                redis::Client::build_with_tls(
-                    self.url.as_str(),
-                    redis::TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(pem),
-                    },
-                )
-            }
-            _ => {
-                if self.url.starts_with("rediss://") {
-                    let _ = rustls::crypto::ring::default_provider().install_default();
-                }
-                redis::Client::open(self.url.as_str())
-            }
-        }
-        .map_err(|e| self.error("connect to", &e))?;
-        let con = client
-            .get_connection_with_timeout(self.timeout)
-            .map_err(|e| self.error("connect to", &e))?;
-        con.set_read_timeout(Some(self.timeout))
-            .and_then(|()| con.set_write_timeout(Some(self.timeout)))
-            .map_err(|e| self.error("configure", &e))?;
-        Ok(con)
-    }
-
-    fn error(&self, op: &'static str, e: &redis::RedisError) -> Error {
-        let mut reason = e.to_string();
-        if let Some(pw) = password(&self.url) {
-            reason = reason.replace(&pw, "***");
-        }
-        Error::Redis {
-            op,
-            server: self.shown.clone(),
-            reason,
-        }
-    }
-}
-
-/// The password in a Redis URL, if any.
-fn password(url: &str) -> Option<String> {
-    let parsed = reqwest::Url::parse(url).ok()?;
-    parsed
-        .password()
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-}
-
-/// The URL with any password replaced by `***`.
-pub(crate) fn mask_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "(an invalid Redis URL)".into(),
-    }
-}
-
 /// One app's token in Redis; see the module docs for the layout.
 pub(crate) struct RedisStore {
-    conn: Arc<Conn>,
+    conn: Arc<Server>,
     keys: Keys,
     lock_ttl: Duration,
     /// What this process last read, and when. An `arc-swap` cell: a hit
@@ -219,15 +117,12 @@ impl RedisStore {
         credential: Credential,
         http_timeout: Duration,
     ) -> RedisStore {
-        let url = spec.url.clone();
         RedisStore {
-            conn: Arc::new(Conn {
-                shown: mask_url(&url),
-                url,
-                ca_file: spec.ca_file.clone(),
-                timeout: http_timeout.min(MAX_REDIS_TIMEOUT),
-                slot: PerProcess::new(|| Mutex::new(None)),
-            }),
+            conn: Server::shared(
+                &spec.url,
+                spec.ca_file.as_deref(),
+                http_timeout.min(MAX_REDIS_TIMEOUT),
+            ),
             keys: Keys::new(spec.key(appid, credential)),
             lock_ttl: http_timeout + Duration::from_secs(2),
             memo: ArcSwapOption::empty(),
@@ -430,7 +325,7 @@ impl TokenStore for RedisStore {
 
 /// The Redis lock, released by compare-and-delete when dropped.
 struct RedisLock {
-    conn: Arc<Conn>,
+    conn: Arc<Server>,
     keys: Keys,
     owner: String,
 }
@@ -470,7 +365,7 @@ impl Drop for RedisLock {
 }
 
 /// The failure note, or none (also when Redis cannot be asked).
-fn read_note(conn: &Conn, keys: &Keys) -> Option<String> {
+fn read_note(conn: &Server, keys: &Keys) -> Option<String> {
     conn.with("read from", |c| {
         redis::cmd("GET")
             .arg(&keys.failure)
@@ -515,15 +410,5 @@ mod tests {
         for key in [&k.token, &k.expires_at, &k.lock, &k.failure] {
             assert!(key.contains("{wx123}"), "{key}");
         }
-    }
-
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            mask_url("redis://app:hunter2@10.0.0.5:6379/2"),
-            "redis://app:***@10.0.0.5:6379/2"
-        );
-        assert_eq!(mask_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-        assert_eq!(password("redis://:pw@h:1/0").as_deref(), Some("pw"));
     }
 }

@@ -14,7 +14,8 @@ use std::time::Duration;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 use crate::store::files::FileStore;
-use crate::store::redis::{mask_url, RedisStore};
+use crate::store::redis::RedisStore;
+use crate::store::redis_pool::mask_url;
 use crate::store::TokenStore;
 
 /// Default token file, as in the legacy script.
