@@ -13,11 +13,7 @@ PY_PACKAGES := wechatpy redis prometheus-client cryptography
 test-daemon: deps pyenv ## wxtoken daemon end to end (mocks, PHP/C readers, Redis, wechatpy, scale)
 	$(CARGO) build -p wxtoken-cli -p wxtoken-php -p wxtoken-ffi -p wechat-mock
 	@$(MAKE) --no-print-directory ffi-links
-	@rc=0; \
-	WXT_PYTHON=$(PYENV)/bin/python bash tests/daemon/run.sh || rc=1; \
-	bash tests/daemon/repair.sh || rc=1; \
-	bash tests/daemon/scale.sh || rc=1; \
-	exit $$rc
+	WXT_PYTHON=$(PYENV)/bin/python bash tests/daemon/all.sh
 
 pyenv: $(PYENV)/.installed ## the venv with wechatpy, redis, prometheus-client under target/
 $(PYENV)/.installed:

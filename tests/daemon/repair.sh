@@ -328,4 +328,10 @@ took=$(secs_since "$t0")
 check "... and SIGTERM still stops it ($took s)" awk -v t="$took" 'BEGIN { exit !(t < 10) }'
 stop_group "$D2"
 
+# ---------------------------------------------------------------- install
+make -s -C "$WX_ROOT" install-daemon-files DAEMON_BIN="$WX" DESTDIR="$WX_TMP/dest" >/dev/null 2>"$WX_TMP/err"
+check "make install-daemon-files puts wxtoken where the unit's ExecStart runs it" \
+    bash -c 'x=$(sed -n "s/^ExecStart=\([^ ]*\).*/\1/p" "$1/dest/etc/systemd/system/wxtoken.service") &&
+             [ -n "$x" ] && [ -x "$1/dest$x" ] && "$1/dest$x" --version >/dev/null' _ "$WX_TMP"
+
 summary

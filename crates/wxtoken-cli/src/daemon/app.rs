@@ -29,6 +29,9 @@ const STORE_BACKOFF: Duration = Duration::from_secs(5);
 /// The first wait after a publish failed (doubling, capped at
 /// [`PUBLISH_MAX_BACKOFF`]: the SDKs fetch on their own while it lasts).
 const PUBLISH_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait after failed rounds: a store that comes back is
+/// repaired within seconds.
+const MAX_RETRY: Duration = Duration::from_secs(5);
 /// The longest wait between publish attempts.
 const PUBLISH_MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -261,7 +264,7 @@ pub async fn keep_fresh(app: Arc<Running>, fetches: Arc<Semaphore>) {
     }
     let mut due = Instant::now();
     // Failures the daemon keeps to itself: each doubles its own wait.
-    let (mut store_failures, mut publish_failures) = (0u32, 0u32);
+    let (mut store_failures, mut publish_failures, mut round_failures) = (0u32, 0u32, 0u32);
     let mut not_before = Instant::now();
     loop {
         tokio::select! {
@@ -291,10 +294,21 @@ pub async fn keep_fresh(app: Arc<Running>, fetches: Arc<Semaphore>) {
         };
         drop(permit);
         let token = match result {
-            Ok(t) => t,
+            Ok(t) => {
+                round_failures = 0;
+                t
+            }
             Err(e) => {
-                log_failure(&app.appid, &e);
-                due = Instant::now() + RETRY;
+                // Logged once per run of failures (a store that is down
+                // would otherwise log every app every second), and looked
+                // at again within a few seconds, never in a tight loop.
+                round_failures += 1;
+                if round_failures == 1 {
+                    log_failure(&app.appid, &e);
+                }
+                let wait = schedule::backoff(RETRY, round_failures).min(MAX_RETRY);
+                not_before = Instant::now() + wait;
+                due = not_before;
                 continue;
             }
         };
