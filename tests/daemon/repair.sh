@@ -152,8 +152,8 @@ check "... and the daemon logs the repair" grep -q "app=wxredis event=repaired" 
 metric() {
     curl -s "http://127.0.0.1:$MPORT/metrics" | awk -v want="$1" '$1 == want { print $2 }'
 }
-check "... and counts it (wxtoken_store_repairs_total $(metric 'wxtoken_store_repairs_total{appid="wxredis"}'))" \
-    test "$(metric 'wxtoken_store_repairs_total{appid="wxredis"}')" -ge 1
+check "... and counts it (wxtoken_store_repairs_total $(metric 'wxtoken_store_repairs_total{appid="wxredis",credential="access_token"}'))" \
+    test "$(metric 'wxtoken_store_repairs_total{appid="wxredis",credential="access_token"}')" -ge 1
 
 # Another process refreshes (a legacy peer, an active worker): the daemon
 # takes the new token over and republishes it.
@@ -188,16 +188,16 @@ check "... as store errors, not configuration errors" \
 check "/healthz is 200 again" wait_for healthy
 
 # ---------------------------------------------------------------- counters survive SIGHUP
-repairs=$(metric 'wxtoken_store_repairs_total{appid="wxredis"}')
-refreshes=$(metric 'wxtoken_refreshes_total{appid="wxfiles"}')
+repairs=$(metric 'wxtoken_store_repairs_total{appid="wxredis",credential="access_token"}')
+refreshes=$(metric 'wxtoken_refreshes_total{appid="wxfiles",credential="access_token"}')
 # wxredis changes (restarted with its counters), wxfiles does not (kept).
 sed -i 's|^publish_redis_url = .*|&\nhttp_timeout = 9|' "$WX_TMP/daemon.toml"
 kill -HUP "$DAEMON"
 check "SIGHUP with one app changed: $(wait_for grep -q 'event=reloaded' "$LOG"; grep -o 'event=reloaded.*' "$LOG" | tail -1)" \
     grep -q "event=reloaded apps=2 kept=1 started=1" "$LOG"
-check "... the counters survive it (repairs $repairs -> $(metric 'wxtoken_store_repairs_total{appid="wxredis"}'), refreshes $refreshes -> $(metric 'wxtoken_refreshes_total{appid="wxfiles"}'))" \
-    test "$(metric 'wxtoken_store_repairs_total{appid="wxredis"}')" = "$repairs" -a \
-    "$(metric 'wxtoken_refreshes_total{appid="wxfiles"}')" = "$refreshes"
+check "... the counters survive it (repairs $repairs -> $(metric 'wxtoken_store_repairs_total{appid="wxredis",credential="access_token"}'), refreshes $refreshes -> $(metric 'wxtoken_refreshes_total{appid="wxfiles",credential="access_token"}'))" \
+    test "$(metric 'wxtoken_store_repairs_total{appid="wxredis",credential="access_token"}')" = "$repairs" -a \
+    "$(metric 'wxtoken_refreshes_total{appid="wxfiles",credential="access_token"}')" = "$refreshes"
 check "... and /healthz stays 200" healthy
 
 # ---------------------------------------------------------------- stop while Redis hangs
@@ -242,8 +242,8 @@ check "... /healthz says 503, naming the app" \
     bash -c '[ "$(curl -s -o "$2" -w "%{http_code}" "http://127.0.0.1:$1/healthz")" = 503 ] && grep -q wxnodir "$2"' \
     _ "$MPORT" "$WX_TMP/h3"
 check "... wxtoken_token_seconds_left is 0, not missing" \
-    test "$(metric 'wxtoken_token_seconds_left{appid="wxnodir"}')" = 0
-check "... wxtoken_store_write_failing is 1" test "$(metric 'wxtoken_store_write_failing{appid="wxnodir"}')" = 1
+    test "$(metric 'wxtoken_token_seconds_left{appid="wxnodir",credential="access_token"}')" = 0
+check "... wxtoken_store_write_failing is 1" test "$(metric 'wxtoken_store_write_failing{appid="wxnodir",credential="access_token"}')" = 1
 sleep 8
 c=$(($(mock_stat token_calls) - calls0))
 check "... and it does not fetch every second ($c calls in about 10 s)" test "$c" -le 3
@@ -303,6 +303,16 @@ fi
 chmod 600 "$WX_TMP/dup.toml"
 refused "the same appid in two [[app]] tables is refused" "same appid as app #1" \
     "$WX" daemon --config "$WX_TMP/dup.toml"
+printf '[[app]]\nappid = "ww_corp"\nplatform = "wecom"\nagentid = "1000002"\nappsecret_file = "%s"\npublish = ["wxjava"]\nredis_url = "redis://127.0.0.1:1"\n' \
+    "$WX_TMP/secret" >"$WX_TMP/wecom-publish.toml"
+chmod 600 "$WX_TMP/wecom-publish.toml"
+refused "publishing a WeCom app's token to other SDKs' keys is refused" "official accounts" \
+    "$WX" daemon --config "$WX_TMP/wecom-publish.toml"
+printf '[[app]]\nappid = "wxfiles"\nappsecret_file = "%s"\ntickets = ["agent"]\n' \
+    "$WX_TMP/secret" >"$WX_TMP/bad-ticket.toml"
+chmod 600 "$WX_TMP/bad-ticket.toml"
+refused "a ticket the platform has not is refused" 'unknown ticket type "agent"' \
+    "$WX" daemon --config "$WX_TMP/bad-ticket.toml"
 refused "a daemon started with WX_PASSIVE=1 is refused" "WX_PASSIVE" \
     env WX_PASSIVE=1 "$WX" daemon --config "$WX_TMP/daemon.toml"
 mkfifo "$WX_TMP/fifo.toml"

@@ -76,7 +76,8 @@ all_files() { [ -s "$WX_TMP/app1/token.txt" ] && [ -s "$WX_TMP/app2/token.txt" ]
 
 # ============================================================ 3 apps, 48 readers
 for n in 1 2 3 4; do app_mock "$n"; secret "$n"; done
-{ app_toml 1; app_toml 2; app_toml 3; } >"$WX_TMP/daemon.toml"
+# App 1 also keeps its JS-SDK ticket fresh.
+{ app_toml 1; echo 'tickets = ["jsapi"]'; app_toml 2; app_toml 3; } >"$WX_TMP/daemon.toml"
 metrics_port=$(free_port)
 LOG=$WX_TMP/daemon.log
 "$WX" daemon --config "$WX_TMP/daemon.toml" --metrics "127.0.0.1:$metrics_port" 2>"$LOG" &
@@ -126,6 +127,15 @@ for n in 1 2 3; do
     r=$(refreshed "$n" "$LOG")
     check "app $n: one upstream call per refresh, none from readers ($c calls, $r refreshes)" test "$c" = "$r"
 done
+ticket_calls() { at "$1" /mock/stats | python3 -c 'import sys,json;print(json.load(sys.stdin)["ticket_calls"])'; }
+tk=$(ticket_calls 1)
+check "app 1's jsapi ticket kept fresh too: fetched at least twice ($tk), none for the other apps ($(ticket_calls 2))" \
+    test "$tk" -ge 2 -a "$(ticket_calls 2)" = 0
+passive_ticket=$("$PHP" -n -d "extension=$EXT" -d "wxtoken.appid=wxapp1" -d "wxtoken.passive=1" \
+    -d "wxtoken.token_file=$WX_TMP/app1/token.txt" -d "wxtoken.expiry_file=$WX_TMP/app1/expiry.txt" \
+    -r 'echo wxtoken_ticket();')
+check "a passive PHP reader without a secret reads the daemon's ticket" \
+    test -n "$passive_ticket" -a "$passive_ticket" = "$(cat "$WX_TMP/app1/jsapi_ticket.txt")"
 
 # ============================================================ one app failing
 before1=$(refreshed 1 "$LOG")
@@ -159,6 +169,9 @@ assert value("wxtoken_refresh_failures", appid="wxapp3", errcode="network") >= 1
 assert value("wxtoken_consecutive_failures", appid="wxapp3") >= 1
 assert value("wxtoken_consecutive_failures", appid="wxapp1") == 0
 assert value("wxtoken_last_success_timestamp_seconds", appid="wxapp1") > 1.7e9
+assert value("wxtoken_refreshes", appid="wxapp1", credential="jsapi_ticket") >= 2
+assert value("wxtoken_token_seconds_left", appid="wxapp1", credential="jsapi_ticket") > 0
+assert value("wxtoken_refreshes", appid="wxapp1", credential="access_token") >= 3
 PY
 check "app 3's upstream calls stay within the back-off ($(($(calls 3) - c3)) while failing)" \
     test "$(($(calls 3) - c3))" -le 12

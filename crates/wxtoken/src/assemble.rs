@@ -10,9 +10,7 @@ use crate::config::{Config, Platform};
 use crate::credential::{Credential, TicketKind};
 use crate::error::{Error, Result};
 use crate::jssdk::JsSdkConfig;
-use crate::source::http::Http;
-use crate::source::ticket::TicketSource;
-use crate::source::{wechat_api_source, TokenSource};
+use crate::source::{ticket_source, wechat_api_source, TokenSource};
 use crate::store::TokenStore;
 
 /// Builds a [`TokenCache`] with parts other than the defaults.
@@ -110,7 +108,7 @@ impl TokenCacheBuilder {
                 let token = self.access_token.unwrap_or_else(|| {
                     Arc::new(TokenCache::with_clock(config.clone(), clock.clone()))
                 });
-                Arc::new(TicketSource::new(token, Http::new(&config), kind))
+                ticket_source(&config, kind, token)
             }
         });
         TokenCache::from_parts(policy, &config.app_key(), clock, store, source)

@@ -144,7 +144,7 @@ pub use settings::{
     setting_index, setting_named, settings_markdown, FlagValue, Setting, SETTINGS, SETTING_COUNT,
     SETTING_NAMES,
 };
-pub use source::{wechat_api_source, BoxFuture, Fetched, TokenSource};
+pub use source::{ticket_source, wechat_api_source, BoxFuture, Fetched, TokenSource};
 pub use store::redis::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
 pub use store::spec::{FilesSpec, RedisSpec, StoreSpec};
 pub use store::{LockOutcome, StoreInfo, StoreLock, TokenStore};

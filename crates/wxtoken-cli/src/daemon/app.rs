@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
-use wxtoken::{Config, Error, ErrorKind, Result, TokenCache, TokenSource};
+use wxtoken::{Config, Credential, Error, ErrorKind, Result, TicketKind, TokenCache, TokenSource};
 
 use super::config::App;
 use super::log;
@@ -96,8 +96,21 @@ pub struct Running {
     pub expected: Mutex<Option<String>>,
     /// The token last published (`None`: none, or a key went missing).
     pub published: Mutex<Option<String>>,
+    /// The JS-SDK tickets kept fresh with the token, each with its own
+    /// counters (`credential` label).
+    pub tickets: Vec<Ticket>,
     /// Tells the task to stop.
     stop: watch::Sender<bool>,
+}
+
+/// A ticket kept fresh: its kind and counters, and its cache (kept for the
+/// app's life, except on files, where one is made per round).
+pub struct Ticket {
+    /// Which ticket.
+    pub kind: TicketKind,
+    /// Its counters and expiry as last seen.
+    pub metrics: Arc<AppMetrics>,
+    cache: Option<Arc<TokenCache>>,
 }
 
 fn unix_now() -> u64 {
@@ -114,7 +127,8 @@ impl Running {
     /// Sets an app up (nothing is connected or fetched yet); `metrics`
     /// carries an earlier instance's counters over a reload.
     pub fn new(app: App, metrics: Arc<AppMetrics>, pools: &Pools) -> Result<Running> {
-        let appid = app.config.appid().to_string();
+        // The app key: the app id, or for WeCom `corpid:agentid`.
+        let appid = app.config.app_key();
         let source: Arc<dyn TokenSource> = Arc::new(Counted {
             appid: appid.clone(),
             inner: wxtoken::wechat_api_source(&app.config),
@@ -150,6 +164,25 @@ impl Running {
             .publish
             .as_ref()
             .map(|p| pools.get(&p.url, app.config.http_timeout()));
+        let token_cache = match &store {
+            Store::Pooled { cache, .. } | Store::Own { cache, .. } => Some(cache.clone()),
+            Store::Files => None,
+        };
+        let tickets = app
+            .tickets
+            .iter()
+            .map(|&kind| {
+                let metrics = Arc::new(AppMetrics::default());
+                let cache = token_cache
+                    .as_ref()
+                    .map(|token| ticket_cache(&app.config, &appid, kind, token, &metrics));
+                Ticket {
+                    kind,
+                    metrics,
+                    cache,
+                }
+            })
+            .collect();
         Ok(Running {
             appid,
             reader_config,
@@ -161,6 +194,7 @@ impl Running {
             expected: Mutex::new(None),
             published: Mutex::new(None),
             stop: watch::channel(false).0,
+            tickets,
             app,
         })
     }
@@ -231,6 +265,68 @@ impl Running {
         }
         self.wake.notify_one();
     }
+}
+
+/// The cache of `kind` tickets fetched with `token`'s access token, its
+/// fetches counted in `metrics`.
+fn ticket_cache(
+    config: &Config,
+    appid: &str,
+    kind: TicketKind,
+    token: &Arc<TokenCache>,
+    metrics: &Arc<AppMetrics>,
+) -> Arc<TokenCache> {
+    let source = Arc::new(Counted {
+        appid: format!("{appid} {}", Credential::Ticket(kind)),
+        inner: wxtoken::ticket_source(config, kind, token.clone()),
+        metrics: metrics.clone(),
+    });
+    Arc::new(
+        TokenCache::builder(config.clone())
+            .ticket(kind)
+            .access_token(token.clone())
+            .source(source)
+            .build(),
+    )
+}
+
+/// Keeps the app's tickets fresh after a round of its token (`token`: the
+/// round's cache): each is a hit until its refresh-ahead time, then fetched
+/// once. Returns when the next of them is due.
+async fn keep_tickets_fresh(app: &Arc<Running>, token: &Arc<TokenCache>) -> Option<Instant> {
+    let mut due: Option<Instant> = None;
+    for t in &app.tickets {
+        let cache = match &t.cache {
+            Some(c) => c.clone(),
+            None => ticket_cache(&app.app.config, &app.appid, t.kind, token, &t.metrics),
+        };
+        let next = match cache.get_token_async().await {
+            Ok(_) => {
+                let status = cache.status().ok();
+                t.metrics
+                    .set_readable(status.as_ref().and_then(|s| s.expires_at).unwrap_or(0));
+                let at = status.and_then(|s| s.refresh_at).unwrap_or(0);
+                let now = unix_now();
+                Instant::now() + Duration::from_secs(at.saturating_sub(now)).max(RETRY)
+            }
+            Err(e) => {
+                t.metrics.set_readable(0);
+                log(
+                    &app.appid,
+                    "ticket_failed",
+                    &format!(
+                        "credential={} kind={} error={:?}",
+                        Credential::Ticket(t.kind),
+                        e.kind().as_str(),
+                        e.to_string()
+                    ),
+                );
+                Instant::now() + MAX_RETRY
+            }
+        };
+        due = Some(due.map_or(next, |d| d.min(next)));
+    }
+    due
 }
 
 /// What a passive cache on the store finds.
@@ -345,6 +441,7 @@ pub async fn keep_fresh(app: Arc<Running>, fetches: Arc<Semaphore>) {
             }
         };
         app.metrics.set_readable(view.expires_at);
+        let tickets_due = keep_tickets_fresh(&app, &cache).await;
         drop(cache);
         let at_ms = schedule::refresh_at_ms(view.expires_at, view.refresh_at, schedule::random());
         let now_ms = unix_now() * 1000;
@@ -355,6 +452,9 @@ pub async fn keep_fresh(app: Arc<Running>, fetches: Arc<Semaphore>) {
             // else's): look again soon; the back-off keeps that from calling.
             Instant::now() + RETRY
         };
+        if let Some(t) = tickets_due {
+            due = due.min(t);
+        }
         let changed = lock(&app.expected).as_deref() != Some(view.token.as_str());
         if changed {
             let event = if metrics::refreshes(&app.metrics) > before {

@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use wxtoken::{Config, ConfigBuilder, Error, Result};
+use wxtoken::{Config, ConfigBuilder, Error, Platform, Result, TicketKind};
 
 use super::publish::{Publish, Sdk};
 
@@ -50,6 +50,8 @@ pub struct App {
     pub reader_config: Config,
     /// Where else to publish its token, if anywhere.
     pub publish: Option<Publish>,
+    /// The JS-SDK tickets kept fresh with the token (`tickets = ["jsapi"]`).
+    pub tickets: Vec<TicketKind>,
 }
 
 fn bad(file: &Path, what: String) -> Error {
@@ -96,7 +98,7 @@ pub fn load(file: &Path) -> Result<Vec<App>> {
             return Err(bad(file, format!("app #{n} is not a table")));
         };
         let app = app(t).map_err(|e| bad(file, format!("app #{n}: {e}")))?;
-        if let Some(first) = appids.insert(app.config.appid().to_string(), n) {
+        if let Some(first) = appids.insert(app.config.app_key(), n) {
             return Err(bad(
                 file,
                 format!(
@@ -119,7 +121,7 @@ pub fn load(file: &Path) -> Result<Vec<App>> {
 /// Where an app's token lives, as a comparable name.
 fn store_of(c: &Config) -> String {
     match c.redis_url() {
-        Some(url) => format!("redis {url} {} {}", c.redis_prefix(), c.appid()),
+        Some(url) => format!("redis {url} {} {}", c.redis_prefix(), c.app_key()),
         None => {
             let p = c.token_file();
             format!(
@@ -133,6 +135,7 @@ fn store_of(c: &Config) -> String {
 fn app(t: &toml::Table) -> Result<App> {
     let mut builder = ConfigBuilder::default();
     let mut publish = Vec::new();
+    let mut tickets = Vec::new();
     let mut publish_url = None;
     let mut prefixes = (None, None);
     for (key, value) in t {
@@ -162,6 +165,15 @@ fn app(t: &toml::Table) -> Result<App> {
                     })?);
                 }
             }
+            "tickets" => {
+                let list = value.as_array().ok_or_else(|| {
+                    Error::Config("tickets must be a list, e.g. [\"jsapi\"]".into())
+                })?;
+                // Checked against the platform once the settings are built.
+                for v in list {
+                    tickets.push(v.as_str().unwrap_or_default().to_string());
+                }
+            }
             "publish_redis_url" => publish_url = text(value),
             "wxjava_prefix" => prefixes.0 = text(value),
             "wechatpy_prefix" => prefixes.1 = text(value),
@@ -180,6 +192,18 @@ fn app(t: &toml::Table) -> Result<App> {
     }
     let reader_config = builder.clone().passive(true).build()?;
     let config = builder.build()?;
+    let tickets = tickets
+        .iter()
+        .map(|name| TicketKind::parse_for(name, config.platform()))
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| Error::Config(format!("tickets: {e}")))?;
+    if config.platform() == Platform::WeCom && !publish.is_empty() {
+        return Err(Error::Config(
+            "publish is for official accounts and mini programs: the other SDKs' keys have no \
+             place for a WeCom app's agent"
+                .into(),
+        ));
+    }
     let publish = if publish.is_empty() {
         None
     } else {
@@ -198,5 +222,70 @@ fn app(t: &toml::Table) -> Result<App> {
         config,
         reader_config,
         publish,
+        tickets,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn load_text(text: &str) -> Result<Vec<App>> {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret_value\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let file = dir.path().join("daemon.toml");
+        let text = text
+            .replace("SECRET", &secret.display().to_string())
+            .replace("DIR", &dir.path().display().to_string());
+        std::fs::write(&file, text).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        load(&file)
+    }
+
+    const WECOM_APP: &str = r#"
+[[app]]
+appid = "ww_corp"
+platform = "wecom"
+agentid = "AGENT"
+appsecret_file = "SECRET"
+token_file = "DIR/AGENT/token.txt"
+expiry_file = "DIR/AGENT/expiry.txt"
+tickets = ["corp", "agent"]
+"#;
+
+    #[test]
+    fn two_apps_of_one_corp_are_two_apps_and_one_agent_twice_is_refused() {
+        let two = format!(
+            "{}{}",
+            WECOM_APP.replace("AGENT", "1000002"),
+            WECOM_APP.replace("AGENT", "1000003")
+        );
+        let apps = load_text(&two).unwrap();
+        assert_eq!(apps.len(), 2);
+        assert_eq!(apps[0].tickets, [TicketKind::Corp, TicketKind::Agent]);
+        let twice = format!(
+            "{}{}",
+            WECOM_APP.replace("AGENT", "1000002"),
+            WECOM_APP
+                .replace("AGENT", "1000002")
+                .replace("DIR/1000002/", "DIR/other/")
+        );
+        let e = load_text(&twice).unwrap_err().to_string();
+        assert!(e.contains("same appid as app #1"), "{e}");
+    }
+
+    #[test]
+    fn tickets_must_be_the_platforms() {
+        let e = load_text(
+            &WECOM_APP
+                .replace("AGENT", "7")
+                .replace("\"corp\"", "\"wx_card\""),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("tickets") && e.contains("wx_card"), "{e}");
+    }
 }

@@ -113,9 +113,18 @@ async fn answer(
         ("GET", "/metrics") => {
             let samples: Vec<Sample> = snapshot()
                 .iter()
-                .map(|r| Sample {
-                    appid: r.appid.clone(),
-                    metrics: r.metrics.clone(),
+                .flat_map(|r| {
+                    let token = Sample {
+                        appid: r.appid.clone(),
+                        credential: "access_token",
+                        metrics: r.metrics.clone(),
+                    };
+                    let tickets = r.tickets.iter().map(|t| Sample {
+                        appid: r.appid.clone(),
+                        credential: wxtoken::Credential::Ticket(t.kind).key(),
+                        metrics: t.metrics.clone(),
+                    });
+                    std::iter::once(token).chain(tickets)
                 })
                 .collect();
             (

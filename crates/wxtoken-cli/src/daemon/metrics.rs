@@ -1,6 +1,7 @@
 //! What the daemon counts, per app, and its Prometheus text form.
 //!
-//! Labels are the app id and the WeChat errcode (or the error's kind when
+//! Labels are the app id (for WeCom `corpid:agentid`), the credential
+//! (`access_token`, or a ticket kept fresh with it) and the WeChat errcode (or the error's kind when
 //! WeChat gave none): never the secret, never the token. Everything here is
 //! in memory: a scrape reads no store, so a slow Redis never slows it. The
 //! counters of an app outlive a reload (SIGHUP) that keeps the app.
@@ -181,10 +182,12 @@ pub fn refreshes(m: &AppMetrics) -> u64 {
     m.counts().refreshes
 }
 
-/// One app's figures at scrape time.
+/// One credential's figures at scrape time.
 pub struct Sample {
     /// The app.
     pub appid: String,
+    /// Which of its credentials: `access_token`, `jsapi_ticket`, ...
+    pub credential: &'static str,
     /// Its counters and last view of the store.
     pub metrics: Arc<AppMetrics>,
 }
@@ -206,7 +209,13 @@ pub fn render(samples: &[Sample]) -> String {
             let _ = writeln!(out, "{name}{{{labels}}} {value}");
         }
     };
-    let app = |s: &Sample| format!("appid=\"{}\"", label(&s.appid));
+    let app = |s: &Sample| {
+        format!(
+            "appid=\"{}\",credential=\"{}\"",
+            label(&s.appid),
+            s.credential
+        )
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

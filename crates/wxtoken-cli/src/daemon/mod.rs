@@ -175,6 +175,8 @@ impl Source {
                     reader_config: (**b).clone().passive(true).build()?,
                     config,
                     publish: None,
+                    // Tickets are named in a config file (`tickets = [...]`).
+                    tickets: Vec::new(),
                 }])
             }
         }
@@ -250,7 +252,8 @@ async fn apply(
     let (mut kept, mut started) = (0, 0);
     let mut stopping = Vec::new();
     for app in apps {
-        let appid = app.config.appid().to_string();
+        // The app key: the app id, or for WeCom `corpid:agentid`.
+        let appid = app.config.app_key();
         let metrics = match old.remove(&appid) {
             Some((running, task)) if running.app == app => {
                 fleet.apps.insert(appid, (running, task));

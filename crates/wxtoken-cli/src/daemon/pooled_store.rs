@@ -92,7 +92,7 @@ impl PooledStore {
     pub fn new(pool: Arc<Pool>, config: &Config) -> PooledStore {
         PooledStore {
             pool,
-            keys: Keys::new(config.redis_prefix(), config.appid()),
+            keys: Keys::new(config.redis_prefix(), &config.app_key()),
             lock_ms: (config.http_timeout() + std::time::Duration::from_secs(2)).as_millis() as u64,
             memo: Mutex::new(None),
         }

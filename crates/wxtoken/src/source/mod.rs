@@ -121,6 +121,19 @@ impl TokenSource for SecretSource {
     }
 }
 
+/// The default source of `kind` tickets for `config`: the WeChat ticket
+/// endpoint, asked with `token`'s access token (see `ticket.rs`). Wrap it to
+/// observe fetches, as the daemon does, and hand the wrapper to
+/// [`TokenCacheBuilder::source`](crate::TokenCacheBuilder::source) with
+/// [`ticket`](crate::TokenCacheBuilder::ticket).
+pub fn ticket_source(
+    config: &Config,
+    kind: crate::credential::TicketKind,
+    token: Arc<crate::cache::TokenCache>,
+) -> Arc<dyn TokenSource> {
+    Arc::new(ticket::TicketSource::new(token, Http::new(config), kind))
+}
+
 /// The default access-token source for `config`: the WeChat API (or the
 /// configured bases) through the endpoint `WX_TOKEN_MODE` names, bounded by
 /// the HTTP timeout. Wrap it to observe fetches (the `wxtoken daemon` counts
