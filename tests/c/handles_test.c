@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "wxtoken.h"
 
@@ -368,6 +371,65 @@ static void case_ticket(void)
     puts(t1);
 }
 
+/* fork(2) while other threads are inside the handle calls (making and
+ * freeing handles, which takes the handle table's lock, and getting tokens
+ * through a shared one): every child can use the inherited handle and make
+ * a new one (a lock held at the fork would hang it). */
+static volatile int fork_stop;
+static wx_cache *fork_shared;
+
+static void *fork_spinner(void *arg)
+{
+    char out[WX_TOKEN_BUF_LEN];
+    (void)arg;
+    while (!fork_stop) {
+        wx_cache *c = open_cache("", 1);
+        if (c != NULL)
+            wx_cache_get_token(c, out, sizeof out);
+        wx_cache_free(c);
+        wx_cache_get_token(fork_shared, out, sizeof out);
+    }
+    return NULL;
+}
+
+static void case_fork(int children)
+{
+    pthread_t t[4];
+    char out[WX_TOKEN_BUF_LEN];
+    int i, hung = 0, failed = 0;
+    fork_shared = open_cache("", 1);
+    CHECK(get(fork_shared, out) == WX_OK, "first call: %s", last_error());
+    for (i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, fork_spinner, NULL);
+    for (i = 0; i < children; i++) {
+        int status = 0;
+        pid_t pid = fork();
+        if (pid == 0) {
+            char mine[WX_TOKEN_BUF_LEN], fresh[WX_TOKEN_BUF_LEN];
+            wx_cache *c;
+            int ok;
+            alarm(120); /* a hang ends as SIGALRM, not as a stuck test */
+            c = open_cache("", 1);
+            ok = get(fork_shared, mine) == WX_OK && strcmp(mine, out) == 0 && c != NULL &&
+                 get(c, fresh) == WX_OK && strcmp(fresh, out) == 0;
+            wx_cache_free(c);
+            _exit(ok ? 0 : 1);
+        }
+        CHECK(pid > 0, "fork");
+        waitpid(pid, &status, 0);
+        if (WIFSIGNALED(status))
+            hung++;
+        else if (WEXITSTATUS(status) != 0)
+            failed++;
+    }
+    fork_stop = 1;
+    for (i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    wx_cache_free(fork_shared);
+    CHECK(hung == 0 && failed == 0, "%d of %d children hung, %d failed", hung, children, failed);
+    printf("%d children\n", children);
+}
+
 /* new/get/free cycles with everything the API allocates, for valgrind:
  * builders, handles (shared and not), a failed set, a failed new, a ticket,
  * the log callback. */
@@ -423,6 +485,8 @@ int main(int argc, char **argv)
         case_share();
     else if (strcmp(c, "ticket") == 0)
         case_ticket();
+    else if (strcmp(c, "fork") == 0)
+        case_fork(100);
     else if (strcmp(c, "cycles") == 0)
         case_cycles(argc > 6 ? atoi(argv[6]) : 10);
     else {

@@ -309,6 +309,10 @@ handles() {
 handles dynamic
 handles static
 
+fresh h-fork
+check "100 forks while 4 threads make, use and free handles: every child uses the inherited handle and a new one (none hangs)" \
+    hcase dynamic fork "$DIR"
+
 # ---------------------------------------------------------------- valgrind
 if command -v valgrind >/dev/null; then
     VG=(valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet)

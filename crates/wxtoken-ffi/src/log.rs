@@ -174,6 +174,8 @@ fn claim(slot: &AtomicU64, new: u64) -> bool {
             .is_ok()
 }
 
+/// Forgets what `slot` logged (its condition cleared), without a write
+/// when there is nothing to forget: the hit path stays read-only.
 fn clear(slot: &AtomicU64) {
     if slot.load(Ordering::Relaxed) != 0 {
         slot.store(0, Ordering::Relaxed);
