@@ -12,7 +12,8 @@
  *
  * Conventions
  * - Status codes: functions returning int return WX_OK (0) on success and a
- *   negative wx_status on failure (wx_invalidate() also returns 1 or 0). Then
+ *   negative wx_status on failure (wx_invalidate() and wx_cache_invalidate()
+ *   also return 1 or 0). Then
  *   wx_last_error() gives a one-line message, wx_last_errcode() WeChat's
  *   errcode if WeChat sent one, and wx_status_name() the status's name.
  * - Thread-safety: every function may be called from any number of threads
