@@ -12,7 +12,8 @@
  *
  * Conventions
  * - Status codes: functions returning int return WX_OK (0) on success and a
- *   negative wx_status on failure (wx_invalidate() also returns 1 or 0). Then
+ *   negative wx_status on failure (wx_invalidate() and wx_cache_invalidate()
+ *   also return 1 or 0). Then
  *   wx_last_error() gives a one-line message, wx_last_errcode() WeChat's
  *   errcode if WeChat sent one, and wx_status_name() the status's name.
  * - Thread-safety: every function may be called from any number of threads
@@ -26,6 +27,15 @@
  *   appid/secret/token_file/expiry_file combination is used and kept until
  *   wx_reset(). Do not change the environment (setenv) while another thread
  *   may be in a first call.
+ * - Handles: a program that configures in code (several apps, no secret in
+ *   the environment) sets every setting by its environment name on a
+ *   wx_config_builder and makes a wx_cache with wx_cache_new(); nothing comes
+ *   from the environment unless wx_config_builder_from_env() asks for it.
+ *   Handles are thread-safe and fork-safe; handles with equal settings share
+ *   one in-memory cache. Free builders and handles with their _free
+ *   functions (NULL is ignored).
+ * - Log: wx_set_log_callback() receives each degraded-cache warning and
+ *   failed call once per condition, never a secret or a token.
  * - Arguments: every pointer is checked: a required one that is NULL gives
  *   WX_ERR_NULL_ARG; strings are NUL-terminated UTF-8 (else
  *   WX_ERR_INVALID_UTF8). The library keeps no pointer passed to it.
@@ -33,7 +43,7 @@
  *   token buffer of WX_TOKEN_BUF_LEN bytes always suffices. On any failure the
  *   token buffer holds an empty string (when its length is > 0), never part of
  *   a token. Returned const char * strings are static: never free them.
- *   There is nothing to free.
+ *   Builders and handles are the only things to free.
  * - Secrets: no message from this library ever contains the app secret.
  * - Panics: a bug inside the library returns WX_ERR_PANIC instead of
  *   unwinding into C; the library stays usable.
@@ -111,6 +121,49 @@ typedef enum wx_status {
    */
   WX_ERR_PANIC = -9,
 } wx_status;
+
+/**
+ * How serious a message to the log callback is; the numbers are syslog's
+ * (`LOG_ERR`, `LOG_WARNING`), so a callback may pass them on to
+ * `syslog(3)` as they are.
+ */
+typedef enum wx_log_level {
+  /**
+   * A call failed: a refresh WeChat refused (with its errcode), an
+   * unreachable API, a store that cannot be read, passive mode with
+   * nothing cached. Callers get the same error as a status.
+   */
+  WX_LOG_ERROR = 3,
+  /**
+   * The cache works but is degraded: a refresh ahead of expiry failed
+   * (the cached token is still valid), a token was fetched but could not
+   * be stored, a cache lock could not be had.
+   */
+  WX_LOG_WARNING = 4,
+} wx_log_level;
+
+/**
+ * A cache handle: every credential of one app (access token, JS-SDK
+ * tickets). Made by `wx_cache_new()`, freed by `wx_cache_free()`; any number
+ * of threads may use one at once. Handles with equal settings share one
+ * in-memory cache.
+ */
+typedef struct wx_cache wx_cache;
+
+/**
+ * Settings for `wx_cache_new()`, by their environment names
+ * (`wx_config_builder_set()`). Made by `wx_config_builder_new()`, freed by
+ * `wx_config_builder_free()`; used by one thread at a time (a handle is
+ * shared).
+ */
+typedef struct wx_config_builder wx_config_builder;
+
+/**
+ * The log callback: `userdata` as given to `wx_set_log_callback()`,
+ * `level` a `wx_log_level`, `message` one line of UTF-8 without a newline,
+ * valid only during the call (copy it to keep it).
+ */
+typedef void (*wx_log_fn)(void *userdata, int level, const char *message);
 
 #ifdef __cplusplus
 extern "C" {
@@ -192,9 +245,10 @@ int wx_invalidate(const char *appid,
 /**
  * Copies the calling thread's last error message into `buf`.
  *
- * The message describes the latest failed `wx_get_token()`,
- * `wx_refresh()`, `wx_invalidate()` or `wx_reset()` call of this thread;
- * each of those calls clears it on entry, so it is empty after a success.
+ * The message describes the latest failed call of this thread among those
+ * returning a status (`wx_get_token()`, `wx_cache_new()`,
+ * `wx_cache_get_token()`, `wx_config_builder_set()`, ...); each of those
+ * calls clears it on entry, so it is empty after a success.
  * It is one line of UTF-8 and never contains the app secret.
  *
  * Works like `snprintf`: writes at most `len - 1` bytes (cut at a UTF-8
@@ -238,10 +292,174 @@ const char *wx_version(void);
  * It also frees the memory and the HTTP client thread those caches hold:
  * call it before exit to keep leak checkers quiet. The token files are not
  * touched. Safe to call while other threads use the library: calls already
- * running finish with the cache they had. Returns `WX_OK` (or
+ * running finish with the cache they had. Handles (`wx_cache`) are not
+ * affected: `wx_cache_free()` frees theirs. Returns `WX_OK` (or
  * `WX_ERR_PANIC`).
  */
 int wx_reset(void);
+
+/**
+ * A new, empty settings builder, or NULL if memory ran out.
+ *
+ * Nothing comes from the environment unless
+ * `wx_config_builder_from_env()` asks for it: the program decides every
+ * setting with `wx_config_builder_set()`. Free it with
+ * `wx_config_builder_free()`; handles made from it do not need it any
+ * more. A builder is for one thread at a time.
+ */
+struct wx_config_builder *wx_config_builder_new(void);
+
+/**
+ * Sets one setting by its environment name, e.g. `"WX_APPID"`,
+ * `"WX_APPSECRET"`, `"WX_TOKEN_FILE"`, `"WX_REDIS_URL"`, `"WX_PASSIVE"`,
+ * `"WX_HTTP_TIMEOUT"`: every setting of the README's table is accepted, with
+ * the value the environment variable would have. A later call for the
+ * same name replaces the value; `value` NULL or `""` unsets it again (its
+ * default, or the environment's value after
+ * `wx_config_builder_from_env()`).
+ *
+ * Returns `WX_OK`, or `WX_ERR_CONFIG` for a name that is no setting (the
+ * message names it), `WX_ERR_NULL_ARG` / `WX_ERR_INVALID_UTF8` for `b`,
+ * `name` or `value`. Values are checked by `wx_cache_new()`.
+ *
+ * # Safety
+ * `b` is NULL or a live builder not used by another thread meanwhile;
+ * `name` and `value` are NULL or NUL-terminated.
+ */
+int wx_config_builder_set(struct wx_config_builder *b, const char *name, const char *value);
+
+/**
+ * Reads every `WX_*` setting from the process environment now, as the
+ * builder's base: settings given with `wx_config_builder_set()`, before or
+ * after this call, win over it. Unset or empty variables are skipped.
+ *
+ * Returns `WX_OK`, `WX_ERR_NULL_ARG`, or `WX_ERR_CONFIG` when a variable
+ * is not valid UTF-8 (the message names it).
+ *
+ * # Safety
+ * `b` is NULL or a live builder not used by another thread meanwhile.
+ */
+int wx_config_builder_from_env(struct wx_config_builder *b);
+
+/**
+ * Frees a builder. NULL is ignored. Handles made from it live on.
+ *
+ * # Safety
+ * `b` is NULL or a builder from `wx_config_builder_new()`, not freed
+ * before and not used afterwards.
+ */
+void wx_config_builder_free(struct wx_config_builder *b);
+
+/**
+ * Validates the builder's settings and makes a cache handle in `*out`.
+ *
+ * Handles whose settings are equal share one in-process cache: one single
+ * flight, one upstream call per expiry between them. Nothing is opened or
+ * fetched here; the first call does that.
+ *
+ * Returns `WX_OK` with the handle in `*out`, or a negative status with
+ * `*out` set to NULL: `WX_ERR_CONFIG` when a setting is missing or
+ * malformed (the message names it, e.g. `WX_HTTP_TIMEOUT`),
+ * `WX_ERR_NULL_ARG` for a NULL `b` or `out`. The builder is not changed and
+ * may be reused or freed.
+ *
+ * # Safety
+ * `b` is NULL or a live builder not being changed by another thread; `out`
+ * is NULL or writable.
+ */
+int wx_cache_new(const struct wx_config_builder *b, struct wx_cache **out);
+
+/**
+ * Gets a valid access token into `out`: from the cache when fresh (no
+ * network call), else fetched once for every thread and process sharing
+ * the store, and stored.
+ *
+ * Buffers and results as for `wx_get_token()`: `WX_OK` with the
+ * NUL-terminated token, or a negative status with `out` holding an empty
+ * string (when `out_len > 0`); `WX_TOKEN_BUF_LEN` bytes always suffice.
+ *
+ * # Safety
+ * `c` is NULL or a live handle; `out` is NULL or writable for `out_len`
+ * bytes.
+ */
+int wx_cache_get_token(struct wx_cache *c, char *out, size_t out_len);
+
+/**
+ * Fetches a new access token now, whatever the cache holds, stores it and
+ * copies it into `out`; as `wx_refresh()`, for a handle. Every call costs
+ * an upstream request against the daily quota. `WX_ERR_PASSIVE` in
+ * passive mode.
+ *
+ * # Safety
+ * As for `wx_cache_get_token()`.
+ */
+int wx_cache_refresh(struct wx_cache *c, char *out, size_t out_len);
+
+/**
+ * Drops `failed_token` from the cache if it is still the cached access
+ * token, after a business API answered 40001, 40014 or 42001 for it; the
+ * next `wx_cache_get_token()` then fetches once. A newer token is kept.
+ *
+ * Returns 1 when the token was dropped, 0 when it was not the cached one,
+ * or a negative status (`WX_ERR_NULL_ARG` for a NULL `c` or
+ * `failed_token`).
+ *
+ * # Safety
+ * `c` is NULL or a live handle; `failed_token` is NULL or NUL-terminated.
+ */
+int wx_cache_invalidate(struct wx_cache *c, const char *failed_token);
+
+/**
+ * Gets a valid JS-SDK ticket of `ticket_type` (`"jsapi"` or `"wx_card"`) into
+ * `out`: cached beside the access token (files `jsapi_ticket.txt` +
+ * `jsapi_ticket_expiry.txt`, or the Redis keys), fetched once when stale
+ * with the cached access token.
+ *
+ * Buffers and results as for `wx_cache_get_token()`; an unknown `ticket_type` is
+ * `WX_ERR_CONFIG`.
+ *
+ * # Safety
+ * `c` is NULL or a live handle; `ticket_type` is NULL or NUL-terminated; `out`
+ * is NULL or writable for `out_len` bytes.
+ */
+int wx_cache_get_ticket(struct wx_cache *c, const char *ticket_type, char *out, size_t out_len);
+
+/**
+ * Frees a handle. NULL is ignored. The cache it shares lives on while other
+ * handles hold it; the last one's free closes its files and connections.
+ * Nothing stored is touched.
+ *
+ * # Safety
+ * `c` is NULL or a handle from `wx_cache_new()`, not freed before, not in
+ * use by another thread, and not used afterwards.
+ */
+void wx_cache_free(struct wx_cache *c);
+
+/**
+ * Installs the program's log callback, or removes it when `f` is NULL.
+ *
+ * The callback receives what the PHP extension writes to PHP's error log:
+ * a degraded cache (`WX_LOG_WARNING`: a refresh ahead of expiry failed, a
+ * token fetched but not stored, a cache lock not had) and a failed call
+ * (`WX_LOG_ERROR`: a refresh WeChat refused, with its errcode; an
+ * unreachable API; an unreadable store; passive mode with nothing cached).
+ * Each condition is passed once per cache until it clears, not on every
+ * call, from the calls on `wx_cache` handles and from `wx_get_token()`,
+ * `wx_refresh()` and `wx_invalidate()`. A message names the credential and
+ * the app id, never the secret or a token.
+ *
+ * The callback runs on the thread that made the call, after the work and
+ * outside every lock of the library, so it may call the library (a
+ * condition already passed is not passed again). It must not unwind
+ * (no C++ exception, no longjmp) out of itself. Any thread may set or
+ * change the callback at any time, also while others are logging: each
+ * message goes to one (function, userdata) pair as it was set, never to a
+ * mix. Each distinct pair ever set keeps a few bytes until exit.
+ *
+ * # Safety
+ * `f`, while installed, can be called from any thread with `userdata`.
+ */
+void wx_set_log_callback(wx_log_fn f, void *userdata);
 
 #ifdef __cplusplus
 }  // extern "C"

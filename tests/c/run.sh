@@ -58,7 +58,15 @@ check "the static binary does not need libwxtoken.so" \
 check "a C++ file including the header builds with g++ -std=c++11 -Wall -Wextra -Werror" \
     "$CXX" -std=c++11 -Wall -Wextra -Werror -I"$WX_ROOT/include" "$WX_ROOT/tests/c/header_cxx.cpp" \
     -L"$WX_TARGET" -lwxtoken -o "$bin/cxx"
-[ -x "$bin/api_dynamic" ] && [ -x "$bin/api_static" ] || {
+# The handles' program runs under `env -i`: its library path is in the binary.
+check "handles_test.c builds with -std=c99 -Wall -Wextra -Werror, linked dynamically" \
+    "$CC" "${CFLAGS[@]}" "$WX_ROOT/tests/c/handles_test.c" -L"$WX_TARGET" -Wl,-rpath,"$WX_TARGET" \
+    -lwxtoken -lpthread -o "$bin/handles_dynamic"
+check "handles_test.c builds linked statically with libwxtoken.a" \
+    "$CC" "${CFLAGS[@]}" "$WX_ROOT/tests/c/handles_test.c" "$WX_TARGET/libwxtoken.a" -lpthread -ldl -lm \
+    -o "$bin/handles_static"
+[ -x "$bin/api_dynamic" ] && [ -x "$bin/api_static" ] && [ -x "$bin/handles_dynamic" ] &&
+    [ -x "$bin/handles_static" ] || {
     summary
     exit 1
 }
@@ -231,6 +239,80 @@ mock "/mock/fault?kind=none" >/dev/null
 suite dynamic "$bin/api_dynamic"
 suite static "$bin/api_static"
 
+# ---------------------------------------------------------------- handles
+# wx_config_builder / wx_cache / wx_set_log_callback: every setting through
+# the builder, in an empty environment (env -i), so nothing can come from
+# the variables exported above.
+ticket_calls() { mock_stat ticket_calls; }
+ticket_calls_since() { [ "$(($(ticket_calls) - $1))" -eq "$2" ]; }
+
+# hcase LINK CASE DIR [SECRET]: runs one case of handles_test under env -i.
+hcase() {
+    run env -i "$bin/handles_$1" "$2" "$MOCK_URL" "$3" wx_test_appid "${4:-$SECRET}"
+}
+
+handles() {
+    local link=$1 n t
+    echo "# handles, linked $link"
+
+    fresh "h-$link-get"
+    n=$(calls)
+    check "$link: env -i, everything set through the builder: wx_cache_get_token gets a token" \
+        hcase "$link" get "$DIR"
+    check "$link: ... the token it stored in the builder's WX_TOKEN_FILE" \
+        test -s "$DIR/token.txt" -a "$(cat "$WX_TMP/out")" = "$(cat "$DIR/token.txt" 2>/dev/null)"
+    check "$link: ... from one upstream call (the second get was a hit)" calls_since "$n" 1
+
+    fresh "h-$link-two"
+    mkdir -p "$DIR/a" "$DIR/b"
+    n=$(calls)
+    check "$link: two handles, two directories: the active one fetches, the passive one on an empty directory gets WX_ERR_PASSIVE, then reads what is copied there" \
+        hcase "$link" two-dirs "$DIR"
+    check "$link: ... one upstream call between them" calls_since "$n" 1
+
+    fresh "h-$link-invalidate"
+    n=$(calls)
+    check "$link: wx_cache_invalidate then wx_cache_get_token refreshes once" \
+        hcase "$link" invalidate "$DIR"
+    check "$link: ... two upstream calls in all (the first fetch and one refresh)" calls_since "$n" 2
+
+    fresh "h-$link-config"
+    check "$link: an unknown setting name and WX_HTTP_TIMEOUT=abc are refused with WX_ERR_CONFIG naming the setting" \
+        hcase "$link" config-errors "$DIR"
+
+    fresh "h-$link-log"
+    n=$(calls)
+    check "$link: the log callback receives a failed refresh once, with its errcode 40125, never the secret" \
+        hcase "$link" log-failure "$DIR" "$WRONG_SECRET"
+    check "$link: ... (the message: $(grep -m1 '^log 3' "$WX_TMP/out"))" grep -q '^log 3: .*40125' "$WX_TMP/out"
+
+    n=$(calls)
+    check "$link: the log callback receives a degraded cache (unwritable directory) once, as a warning" \
+        hcase "$link" log-warning /proc/wxtoken-no-such-dir
+    check "$link: ... (the message: $(grep -m1 '^log 4' "$WX_TMP/out"))" grep -q '^log 4: ' "$WX_TMP/out"
+    check "$link: two handles with equal settings share one in-process cache (unwritable directory: one upstream call)" \
+        hcase "$link" share /proc/wxtoken-no-such-dir
+    check "$link: ... (mock counters)" calls_since "$n" 2
+
+    fresh "h-$link-ticket"
+    n=$(calls)
+    t=$(ticket_calls)
+    check "$link: wx_cache_get_ticket returns the jsapi ticket, then a hit" \
+        hcase "$link" ticket "$DIR"
+    check "$link: ... from one ticket call" ticket_calls_since "$t" 1
+    check "$link: ... stored in jsapi_ticket.txt, mode 0600" \
+        test "$(cat "$DIR/jsapi_ticket.txt" 2>/dev/null)" = "$(cat "$WX_TMP/out")" -a \
+        "$(stat -c %a "$DIR/jsapi_ticket.txt" 2>/dev/null)" = 600
+    check "$link: ... one token call" calls_since "$n" 1
+}
+
+handles dynamic
+handles static
+
+fresh h-fork
+check "100 forks while 4 threads make, use and free handles: every child uses the inherited handle and a new one (none hangs)" \
+    hcase dynamic fork "$DIR"
+
 # ---------------------------------------------------------------- valgrind
 if command -v valgrind >/dev/null; then
     VG=(valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet)
@@ -251,6 +333,14 @@ if command -v valgrind >/dev/null; then
     fresh vg-bad
     vg "wrong secret" env WX_APPSECRET=$WRONG_SECRET "$bin/api_dynamic" expect WX_ERR_CONFIG 40125
     vg "statically linked, fetch and hit" "$bin/api_static" hit
+    fresh vg-handles
+    vg "20 cycles of builder/wx_cache_new/get/ticket/free, log callback, failed set and new (dynamic)" \
+        "$bin/handles_dynamic" cycles "$MOCK_URL" "$DIR" wx_test_appid "$SECRET" 20
+    vg "the same, linked statically" \
+        "$bin/handles_static" cycles "$MOCK_URL" "$DIR" wx_test_appid "$SECRET" 20
+    fresh vg-log
+    vg "handles: a refused refresh reaches the log callback" \
+        "$bin/handles_dynamic" log-failure "$MOCK_URL" "$DIR" wx_test_appid "$WRONG_SECRET"
 else
     fail "valgrind is not installed (make deps installs it)"
 fi

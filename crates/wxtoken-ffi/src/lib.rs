@@ -10,7 +10,10 @@
 //! - every pointer is checked for NULL, every string for UTF-8;
 //! - no panic crosses the boundary (`WX_ERR_PANIC` instead);
 //! - strings returned by pointer are static; everything else is copied into
-//!   caller-owned buffers, so there is nothing to free.
+//!   caller-owned buffers; builders and cache handles (`handle.rs`) are the
+//!   only things a caller frees;
+//! - what PHP would write to its error log goes to the program's log
+//!   callback (`log.rs`), never with a secret or a token.
 //!
 //! `include/wxtoken.h` is generated from this crate by cbindgen (see
 //! `cbindgen.toml`); `tests/header.rs` fails when it is stale, and
@@ -18,7 +21,9 @@
 
 mod args;
 mod error;
+mod handle;
 mod last_error;
+mod log;
 mod registry;
 mod status;
 
@@ -29,6 +34,8 @@ use std::sync::Arc;
 use wxtoken::TokenCache;
 
 use crate::error::Failure;
+pub use crate::handle::{wx_cache, wx_config_builder};
+pub use crate::log::{wx_log_fn, wx_log_level};
 use crate::registry::Settings;
 pub use crate::status::wx_status;
 
@@ -71,7 +78,7 @@ unsafe fn cache_of<'a>(
     secret: *const c_char,
     token_file: *const c_char,
     expiry_file: *const c_char,
-) -> Result<(Arc<TokenCache>, &'a str), Failure> {
+) -> Result<(Arc<registry::Entry>, Settings<'a>), Failure> {
     // SAFETY (all four): forwarded from the caller.
     let s = Settings {
         appid: unsafe { args::required(appid, "appid") }?,
@@ -82,7 +89,24 @@ unsafe fn cache_of<'a>(
         expiry_file: unsafe { args::optional(expiry_file, "expiry_file") }?,
     };
     let cache = registry::cache_for(s).map_err(|e| Failure::from_core(&e, s.secret))?;
-    Ok((cache, s.secret))
+    Ok((cache, s))
+}
+
+/// Runs `op` on a per-arguments cache, reports the outcome to the log
+/// callback, and turns an error into a failure (secret masked).
+fn run<T>(
+    entry: &registry::Entry,
+    s: Settings<'_>,
+    op: impl FnOnce(&TokenCache) -> wxtoken::Result<T>,
+) -> Result<T, Failure> {
+    let outcome = op(&entry.cache);
+    let who = log::Subject {
+        credential: "access_token",
+        appid: s.appid,
+        secret: s.secret,
+    };
+    entry.log.after(&who, &entry.cache, &outcome);
+    outcome.map_err(|e| Failure::from_core(&e, s.secret))
 }
 
 /// The body of `wx_get_token()` and `wx_refresh()`: empties `out` first (so
@@ -101,8 +125,8 @@ unsafe fn token_into(
     guard(function, || {
         // SAFETY: forwarded from the caller.
         let out = unsafe { args::out_buffer(out, out_len) }?;
-        let (cache, secret) = unsafe { cache_of(appid, secret, token_file, expiry_file) }?;
-        let token = op(&cache).map_err(|e| Failure::from_core(&e, secret))?;
+        let (cache, s) = unsafe { cache_of(appid, secret, token_file, expiry_file) }?;
+        let token = run(&cache, s, op)?;
         out.write(&token)?;
         Ok(wx_status::WX_OK.code())
     })
@@ -205,20 +229,19 @@ pub unsafe extern "C" fn wx_invalidate(
 ) -> c_int {
     guard("wx_invalidate", || {
         // SAFETY: forwarded from the caller.
-        let (cache, secret) = unsafe { cache_of(appid, secret, token_file, expiry_file) }?;
+        let (cache, s) = unsafe { cache_of(appid, secret, token_file, expiry_file) }?;
         let failed = unsafe { args::required(failed_token, "failed_token") }?;
-        let dropped = cache
-            .invalidate(failed)
-            .map_err(|e| Failure::from_core(&e, secret))?;
+        let dropped = run(&cache, s, |c| c.invalidate(failed))?;
         Ok(c_int::from(dropped))
     })
 }
 
 /// Copies the calling thread's last error message into `buf`.
 ///
-/// The message describes the latest failed `wx_get_token()`,
-/// `wx_refresh()`, `wx_invalidate()` or `wx_reset()` call of this thread;
-/// each of those calls clears it on entry, so it is empty after a success.
+/// The message describes the latest failed call of this thread among those
+/// returning a status (`wx_get_token()`, `wx_cache_new()`,
+/// `wx_cache_get_token()`, `wx_config_builder_set()`, ...); each of those
+/// calls clears it on entry, so it is empty after a success.
 /// It is one line of UTF-8 and never contains the app secret.
 ///
 /// Works like `snprintf`: writes at most `len - 1` bytes (cut at a UTF-8
@@ -269,7 +292,8 @@ pub extern "C" fn wx_version() -> *const c_char {
 /// It also frees the memory and the HTTP client thread those caches hold:
 /// call it before exit to keep leak checkers quiet. The token files are not
 /// touched. Safe to call while other threads use the library: calls already
-/// running finish with the cache they had. Returns `WX_OK` (or
+/// running finish with the cache they had. Handles (`wx_cache`) are not
+/// affected: `wx_cache_free()` frees theirs. Returns `WX_OK` (or
 /// `WX_ERR_PANIC`).
 #[no_mangle]
 pub extern "C" fn wx_reset() -> c_int {

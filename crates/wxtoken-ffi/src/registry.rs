@@ -15,6 +15,17 @@ use std::sync::Arc;
 
 use wxtoken::{CacheRegistry, ConfigBuilder, Result, TokenCache};
 
+use crate::log::Reporter;
+
+/// A cache and what it last told the log callback.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// The cache of these settings.
+    pub(crate) cache: TokenCache,
+    /// Its log state, shared by every caller with these settings.
+    pub(crate) log: Reporter,
+}
+
 /// The settings a C caller passes on each call, borrowed.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Settings<'a> {
@@ -49,11 +60,11 @@ impl OwnedKey {
 /// descriptors.
 pub(crate) const MAX_CACHES: usize = 32;
 
-static CACHES: CacheRegistry<OwnedKey, Arc<TokenCache>> = CacheRegistry::new(MAX_CACHES);
+static CACHES: CacheRegistry<OwnedKey, Arc<Entry>> = CacheRegistry::new(MAX_CACHES);
 
 thread_local! {
     /// The registry's lock, held from `fork_prepare` to `fork_release`.
-    static HELD: std::cell::RefCell<Option<wxtoken::RegistryHold<'static, OwnedKey, Arc<TokenCache>>>> =
+    static HELD: std::cell::RefCell<Option<wxtoken::RegistryHold<'static, OwnedKey, Arc<Entry>>>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -69,7 +80,7 @@ extern "C" fn fork_release() {
 /// registry's lock (and the core's, see `wxtoken::install_fork_handlers`) is
 /// taken before a fork and released after it in parent and child, so the
 /// child never inherits a lock held by a thread it does not have.
-fn install_fork_handlers() {
+pub(crate) fn install_fork_handlers() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         wxtoken::install_fork_handlers();
@@ -82,12 +93,15 @@ fn install_fork_handlers() {
 
 /// The cache for these settings, built (reading the environment) on first
 /// use. A configuration error is not kept: the next call tries again.
-pub(crate) fn cache_for(s: Settings<'_>) -> Result<Arc<TokenCache>> {
+pub(crate) fn cache_for(s: Settings<'_>) -> Result<Arc<Entry>> {
     install_fork_handlers();
     CACHES.try_get_or_insert_with(
         |k| k.view() == s,
         || {
-            let cache = Arc::new(TokenCache::new(build_config(s)?));
+            let cache = Arc::new(Entry {
+                cache: TokenCache::new(build_config(s)?),
+                log: Reporter::new(),
+            });
             let key = OwnedKey {
                 appid: s.appid.to_owned(),
                 secret: s.secret.to_owned(),
