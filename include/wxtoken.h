@@ -410,7 +410,8 @@ int wx_cache_refresh(struct wx_cache *c, char *out, size_t out_len);
 int wx_cache_invalidate(struct wx_cache *c, const char *failed_token);
 
 /**
- * Gets a valid JS-SDK ticket of `ticket_type` (`"jsapi"` or `"wx_card"`) into
+ * Gets a valid JS-SDK ticket of `ticket_type` (`"jsapi"` or `"wx_card"`; for
+ * a WeCom app, `"corp"` (or `"jsapi"`) or `"agent"`) into
  * `out`: cached beside the access token (files `jsapi_ticket.txt` +
  * `jsapi_ticket_expiry.txt`, or the Redis keys), fetched once when stale
  * with the cached access token.

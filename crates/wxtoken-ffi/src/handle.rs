@@ -145,10 +145,7 @@ impl Shared {
             None => (self.app.token(), &self.token_log, "access_token"),
             Some(kind) => {
                 let i = TicketKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
-                let name = match kind {
-                    TicketKind::Jsapi => "jsapi ticket",
-                    TicketKind::WxCard => "wx_card ticket",
-                };
+                let name = wxtoken::Credential::Ticket(kind).key();
                 (self.app.ticket(kind), &self.ticket_log[i], name)
             }
         };
@@ -462,7 +459,8 @@ pub unsafe extern "C" fn wx_cache_invalidate(
     })
 }
 
-/// Gets a valid JS-SDK ticket of `ticket_type` (`"jsapi"` or `"wx_card"`) into
+/// Gets a valid JS-SDK ticket of `ticket_type` (`"jsapi"` or `"wx_card"`; for
+/// a WeCom app, `"corp"` (or `"jsapi"`) or `"agent"`) into
 /// `out`: cached beside the access token (files `jsapi_ticket.txt` +
 /// `jsapi_ticket_expiry.txt`, or the Redis keys), fetched once when stale
 /// with the cached access token.
@@ -484,7 +482,9 @@ pub unsafe extern "C" fn wx_cache_get_ticket(
         // SAFETY: forwarded from the caller.
         let kind = || {
             let name = unsafe { args::required(ticket_type, "ticket_type") }?;
-            TicketKind::parse(name)
+            // The names the handle's platform has (WeCom: corp, agent).
+            let shared = unsafe { handle(c) }?;
+            TicketKind::parse_for(name, shared.app.config().platform())
                 .map(Some)
                 .map_err(|e| Failure::from_core(&e, ""))
         };
