@@ -371,6 +371,34 @@ static void case_ticket(void)
     puts(t1);
 }
 
+/* A WeCom app, set up through the builder like any other setting: APPID is
+ * the corp id, SECRET the app's; the token and both tickets, each a hit the
+ * second time. Prints the token, the corp ticket and the agent ticket. */
+static void case_wecom(void)
+{
+    char token[WX_TOKEN_BUF_LEN], corp[WX_TOKEN_BUF_LEN], agent[WX_TOKEN_BUF_LEN];
+    char again[WX_TOKEN_BUF_LEN];
+    wx_config_builder *b = builder("", 1);
+    wx_cache *c;
+    int rc;
+    set(b, "WX_PLATFORM", "wecom");
+    set(b, "WX_AGENTID", "1000002");
+    c = cache_of(b);
+    wx_config_builder_free(b);
+    CHECK(c && get(c, token) == WX_OK, "token: %s", last_error());
+    rc = wx_cache_get_ticket(c, "corp", corp, sizeof corp);
+    CHECK(rc == WX_OK && strlen(corp) > 0, "corp: %s: %s", wx_status_name(rc), last_error());
+    rc = wx_cache_get_ticket(c, "agent", agent, sizeof agent);
+    CHECK(rc == WX_OK && strcmp(agent, corp) != 0, "agent: %s: %s", wx_status_name(rc),
+          last_error());
+    CHECK(wx_cache_get_ticket(c, "agent", again, sizeof again) == WX_OK && strcmp(again, agent) == 0,
+          "agent again: %s", last_error());
+    CHECK(wx_cache_get_ticket(c, "wx_card", again, sizeof again) == WX_ERR_CONFIG,
+          "an official account's ticket on WeCom");
+    wx_cache_free(c);
+    printf("%s\n%s\n%s\n", token, corp, agent);
+}
+
 /* fork(2) while other threads are inside the handle calls (making and
  * freeing handles, which takes the handle table's lock, and getting tokens
  * through a shared one): every child can use the inherited handle and make
@@ -485,6 +513,8 @@ int main(int argc, char **argv)
         case_share();
     else if (strcmp(c, "ticket") == 0)
         case_ticket();
+    else if (strcmp(c, "wecom") == 0)
+        case_wecom();
     else if (strcmp(c, "fork") == 0)
         case_fork(100);
     else if (strcmp(c, "cycles") == 0)

@@ -304,6 +304,16 @@ handles() {
         test "$(cat "$DIR/jsapi_ticket.txt" 2>/dev/null)" = "$(cat "$WX_TMP/out")" -a \
         "$(stat -c %a "$DIR/jsapi_ticket.txt" 2>/dev/null)" = 600
     check "$link: ... one token call" calls_since "$n" 1
+
+    fresh "h-$link-wecom"
+    local g t0
+    g=$(mock_stat gettoken_calls)
+    t0=$(ticket_calls)
+    check "$link: a WeCom app through the builder (WX_PLATFORM, WX_AGENTID): token, corp and agent tickets" \
+        run env -i "$bin/handles_$link" wecom "$MOCK_URL" "$DIR" ww_test_corpid wecom_secret_app_a_0123
+    check "$link: ... one gettoken call, one call per ticket, the agent ticket in agent_ticket_1000002.txt" \
+        test "$(($(mock_stat gettoken_calls) - g))" = 1 -a "$(($(ticket_calls) - t0))" = 2 -a \
+        "$(sed -n 3p "$WX_TMP/out")" = "$(cat "$DIR/agent_ticket_1000002.txt" 2>/dev/null)"
 }
 
 handles dynamic

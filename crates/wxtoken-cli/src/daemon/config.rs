@@ -54,6 +54,15 @@ pub struct App {
     pub tickets: Vec<TicketKind>,
 }
 
+/// A configuration error's text without its "configuration error: "
+/// prefix, for wrapping it in another (other errors as they are).
+fn inner(e: &Error) -> String {
+    match e {
+        Error::Config(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
 fn bad(file: &Path, what: String) -> Error {
     Error::Config(format!("{}: {what}", file.display()))
 }
@@ -97,7 +106,7 @@ pub fn load(file: &Path) -> Result<Vec<App>> {
         let toml::Value::Table(t) = t else {
             return Err(bad(file, format!("app #{n} is not a table")));
         };
-        let app = app(t).map_err(|e| bad(file, format!("app #{n}: {e}")))?;
+        let app = app(t).map_err(|e| bad(file, format!("app #{n}: {}", inner(&e))))?;
         if let Some(first) = appids.insert(app.config.app_key(), n) {
             return Err(bad(
                 file,
@@ -196,7 +205,7 @@ fn app(t: &toml::Table) -> Result<App> {
         .iter()
         .map(|name| TicketKind::parse_for(name, config.platform()))
         .collect::<Result<Vec<_>>>()
-        .map_err(|e| Error::Config(format!("tickets: {e}")))?;
+        .map_err(|e| Error::Config(format!("tickets: {}", inner(&e))))?;
     if config.platform() == Platform::WeCom && !publish.is_empty() {
         return Err(Error::Config(
             "publish is for official accounts and mini programs: the other SDKs' keys have no \
