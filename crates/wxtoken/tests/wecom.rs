@@ -120,7 +120,11 @@ fn a_wrong_secret_is_a_configuration_error_after_one_call() {
     assert_eq!(again.kind(), ErrorKind::Config);
     assert_eq!(w.mock.stats().gettoken_calls, 1);
     // A wrong corp id: 40013.
-    let e = AppCache::new(app_builder(&w, 0).appid("ww_wrong").build().unwrap())
+    let wrong_corp = app_builder(&w, 0)
+        .appid("ww_wrong")
+        .token_file(w.dir.path("wrong.txt"))
+        .expiry_file(w.dir.path("wrong_expiry.txt"));
+    let e = AppCache::new(wrong_corp.build().unwrap())
         .token()
         .get_token()
         .unwrap_err();
