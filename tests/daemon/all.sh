@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test-daemon`: the daemon's three suites in turn (run.sh, repair.sh,
+# `make test-daemon`: the daemon's suites in turn (run.sh, repair.sh, fpm.sh,
 # scale.sh), each to the end whatever the others did, then one
 # "N passed, N failed" line over all three (scripts/test.sh reads the last
 # such line of a step). Non-zero when any suite failed or ended abnormally.
@@ -7,7 +7,7 @@ set -u
 dir=$(dirname "$0")
 passed=0
 failed=0
-for suite in run.sh repair.sh scale.sh; do
+for suite in run.sh repair.sh fpm.sh scale.sh; do
     log=$(mktemp)
     bash "$dir/$suite" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
