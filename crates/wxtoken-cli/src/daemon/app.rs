@@ -13,13 +13,15 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
-use wxtoken::{Config, Credential, Error, ErrorKind, Result, TicketKind, TokenCache, TokenSource};
+use wxtoken::{
+    Config, Credential, Error, ErrorKind, Result, TicketKind, TokenCache, TokenSource, TokenStore,
+};
 
 use super::config::App;
 use super::log;
 use super::metrics::{self, AppMetrics, Counted};
-use super::pooled_store::{Keys, PooledStore};
 use super::publish::Publish;
+use super::redis_keys::Keys;
 use super::redis_pool::{Pool, Pools};
 use super::schedule::{self, RETRY};
 
@@ -59,7 +61,7 @@ pub enum Store {
         /// The cache on the pooled store, kept for the app's life.
         cache: Arc<TokenCache>,
         /// The same store, for reading back.
-        store: Arc<PooledStore>,
+        store: Arc<dyn TokenStore>,
     },
     /// The core's own store, kept open (`rediss://`: a connection each).
     Own {
@@ -138,13 +140,20 @@ impl Running {
         let store = match app.config.redis_url() {
             Some(url) if url.starts_with("redis://") => {
                 let pool = pools.get(url, app.config.http_timeout());
-                let store = Arc::new(PooledStore::new(pool.clone(), &app.config));
+                // The core's store: its connections are pooled per server
+                // and process, so thousands of apps share a few.
+                let store = app.config.store().open(
+                    &appid,
+                    Credential::AccessToken,
+                    app.config.http_timeout(),
+                );
                 let cache = TokenCache::builder(app.config.clone())
                     .source(source.clone())
                     .store(store.clone())
                     .build();
+                let spec = app.config.store().redis().expect("a Redis URL is set");
                 Store::Pooled {
-                    keys: Keys::new(app.config.redis_prefix(), &appid),
+                    keys: Keys::new(spec, &appid),
                     pool,
                     cache: Arc::new(cache),
                     store,
@@ -229,7 +238,6 @@ impl Running {
         let now = unix_now();
         match &self.store {
             Store::Pooled { store, .. } => {
-                use wxtoken::TokenStore;
                 Ok(store.reload()?.filter(|c| c.is_valid(now)).map(|c| View {
                     refresh_at: c.refresh_at(margin),
                     expires_at: c.expires_at,

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::app::{Running, Store, View};
-use super::pooled_store;
+use super::redis_keys;
 use super::redis_pool::Pool;
 
 /// Apps per Redis round trip.
@@ -75,7 +75,7 @@ fn read_batch(pool: &Pool, apps: &[&Arc<Running>]) {
                 // The fetch time caps the margin; without it in the batch
                 // the configured one is used here, and the round itself
                 // reads the whole record.
-                let view = pooled_store::parse(token, expiry, None)
+                let view = redis_keys::parse(token, expiry, None)
                     .filter(|c| c.is_valid(now))
                     .map(|c| View {
                         refresh_at: c.refresh_at(margin),
