@@ -22,7 +22,7 @@ type Held = (
         'static,
         Vec<(
             RedisServerKey,
-            std::sync::Arc<crate::store::redis_pool::Server>,
+            std::sync::Arc<crate::store::redis_pool::RedisServer>,
         )>,
     >,
 );

@@ -146,6 +146,7 @@ pub use settings::{
 };
 pub use source::{ticket_source, wechat_api_source, BoxFuture, Fetched, TokenSource};
 pub use store::redis::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
+pub use store::redis_pool::{RedisServer, MAX_CONNECTIONS as REDIS_MAX_CONNECTIONS};
 pub use store::spec::{FilesSpec, RedisSpec, StoreSpec};
 pub use store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 

@@ -202,7 +202,7 @@ async fn serve(source: Source, apps: Vec<App>, metrics_addr: Option<SocketAddr>)
         log("-", "metrics", &format!("listen=http://{addr}/metrics"));
         tokio::spawn(http::serve(listener, listed.clone()));
     }
-    let pools = Arc::new(Pools::default());
+    let pools = Arc::new(Pools);
     let fetches = Arc::new(Semaphore::new(MAX_CONCURRENT_FETCHES));
     let mut fleet = Fleet::default();
     apply(&mut fleet, apps, &pools, &fetches, &listed).await;

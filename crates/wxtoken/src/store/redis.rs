@@ -46,7 +46,7 @@ use crate::cached::Cached;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 use crate::store::files::legacy_format::{parse_expiry, parse_token};
-use crate::store::redis_pool::Server;
+use crate::store::redis_pool::RedisServer;
 use crate::store::spec::RedisSpec;
 use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
@@ -87,7 +87,7 @@ impl Keys {
 
 /// One app's token in Redis; see the module docs for the layout.
 pub(crate) struct RedisStore {
-    conn: Arc<Server>,
+    conn: Arc<RedisServer>,
     keys: Keys,
     lock_ttl: Duration,
     /// What this process last read, and when. An `arc-swap` cell: a hit
@@ -100,7 +100,7 @@ pub(crate) struct RedisStore {
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("server", &self.conn.shown)
+            .field("server", &self.conn.shown())
             .field("key", &self.keys.token)
             .finish_non_exhaustive()
     }
@@ -118,7 +118,7 @@ impl RedisStore {
         http_timeout: Duration,
     ) -> RedisStore {
         RedisStore {
-            conn: Server::shared(
+            conn: RedisServer::shared(
                 &spec.url,
                 spec.ca_file.as_deref(),
                 http_timeout.min(MAX_REDIS_TIMEOUT),
@@ -317,15 +317,15 @@ impl TokenStore for RedisStore {
     fn describe(&self) -> StoreInfo {
         StoreInfo {
             kind: "redis".into(),
-            location: format!("{} key {}", self.conn.shown, self.keys.token),
-            lock: format!("{} key {}", self.conn.shown, self.keys.lock),
+            location: format!("{} key {}", self.conn.shown(), self.keys.token),
+            lock: format!("{} key {}", self.conn.shown(), self.keys.lock),
         }
     }
 }
 
 /// The Redis lock, released by compare-and-delete when dropped.
 struct RedisLock {
-    conn: Arc<Server>,
+    conn: Arc<RedisServer>,
     keys: Keys,
     owner: String,
 }
@@ -365,7 +365,7 @@ impl Drop for RedisLock {
 }
 
 /// The failure note, or none (also when Redis cannot be asked).
-fn read_note(conn: &Server, keys: &Keys) -> Option<String> {
+fn read_note(conn: &RedisServer, keys: &Keys) -> Option<String> {
     conn.with("read from", |c| {
         redis::cmd("GET")
             .arg(&keys.failure)

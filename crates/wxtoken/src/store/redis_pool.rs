@@ -22,22 +22,28 @@ use crate::process_lock::PerProcess;
 /// holds one connection for one round trip at a time.
 pub const MAX_CONNECTIONS: usize = 8;
 
+/// The longest one Redis operation (or the wait for a free connection) may
+/// take, however long the HTTP timeout.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// What makes two stores' servers the same: the URL, the CA file, the timeout.
 type ServerKey = (String, Option<std::path::PathBuf>, Duration);
 
 /// Every server this process has a pool for.
-static SERVERS: Mutex<Vec<(ServerKey, Arc<Server>)>> = Mutex::new(Vec::new());
+static SERVERS: Mutex<Vec<(ServerKey, Arc<RedisServer>)>> = Mutex::new(Vec::new());
 
 /// The registry's lock, for `fork::prepare`.
-pub(crate) fn lock_servers() -> MutexGuard<'static, Vec<(ServerKey, Arc<Server>)>> {
+pub(crate) fn lock_servers() -> MutexGuard<'static, Vec<(ServerKey, Arc<RedisServer>)>> {
     SERVERS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// One Redis server, as this process reaches it.
-pub(crate) struct Server {
+/// One Redis server, as this process reaches it: a small pool of
+/// connections, shared by every store on it and by anything else of the
+/// process that talks to it (`wxtoken daemon`'s store watcher and publishing).
+pub struct RedisServer {
     url: String,
     /// The URL with its password masked, for messages.
-    pub(crate) shown: String,
+    shown: String,
     ca_file: Option<std::path::PathBuf>,
     timeout: Duration,
     pool: PerProcess<Pool>,
@@ -55,20 +61,21 @@ struct Slots {
     open: usize,
 }
 
-impl Server {
+impl RedisServer {
     /// The process's handle on the server at `url` (one per URL, CA file and
-    /// timeout); connects nothing yet.
-    pub(crate) fn shared(
+    /// timeout, the timeout capped at 3 s); connects nothing yet.
+    pub fn shared(
         url: &str,
         ca_file: Option<&std::path::Path>,
         timeout: Duration,
-    ) -> Arc<Server> {
+    ) -> Arc<RedisServer> {
+        let timeout = timeout.min(MAX_TIMEOUT);
         let key: ServerKey = (url.to_string(), ca_file.map(Into::into), timeout);
         let mut servers = lock_servers();
         if let Some((_, s)) = servers.iter().find(|(k, _)| *k == key) {
             return s.clone();
         }
-        let server = Arc::new(Server {
+        let server = Arc::new(RedisServer {
             shown: mask_url(url),
             url: key.0.clone(),
             ca_file: key.1.clone(),
@@ -83,7 +90,7 @@ impl Server {
     /// idle and fewer than [`MAX_CONNECTIONS`] are open, else waiting (at
     /// most the timeout) for one to come back. Any error drops the
     /// connection, so the next call reconnects.
-    pub(crate) fn with<T>(
+    pub fn with<T>(
         &self,
         op: &'static str,
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
@@ -109,6 +116,11 @@ impl Server {
                 Err(self.error(op, &e))
             }
         }
+    }
+
+    /// The server's URL with its password masked, for messages.
+    pub fn shown(&self) -> &str {
+        &self.shown
     }
 
     /// An idle connection, or `None` with a slot reserved for a new one.
@@ -233,9 +245,9 @@ mod tests {
     #[test]
     fn stores_on_one_server_share_its_pool() {
         let t = Duration::from_millis(2917);
-        let a = Server::shared("redis://127.0.0.1:1/0", None, t);
-        let b = Server::shared("redis://127.0.0.1:1/0", None, t);
-        let c = Server::shared("redis://127.0.0.1:1/1", None, t);
+        let a = RedisServer::shared("redis://127.0.0.1:1/0", None, t);
+        let b = RedisServer::shared("redis://127.0.0.1:1/0", None, t);
+        let c = RedisServer::shared("redis://127.0.0.1:1/1", None, t);
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
     }
