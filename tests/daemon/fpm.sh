@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# wxtoken daemon with passive pages under real php-fpm behind real nginx
+# wxtoken daemon with passive pages under real php-fpm behind real nginx,
+# and a WeCom app with its tickets
 # (`make test-daemon`, issue #25): the pool holds only the app id and the
 # store, no secret; a page that calls wxtoken_invalidate() (as the README
 # advises after a 40001) and a FLUSHDB each leave readers without a token
@@ -36,12 +37,27 @@ redis_up() { [ "$(redis-cli -p "$RPORT" ping 2>/dev/null)" = PONG ]; }
 wait_for redis_up || { fail "redis-server starts"; summary; exit 1; }
 REDIS_URL=redis://127.0.0.1:$RPORT/0
 
+# Also a WeCom app (the mock's default corp and its app 1000002), on files,
+# with its corp and agent tickets.
+printf 'wecom_secret_app_a_0123\n' >"$WX_TMP/wecom-secret"
+chmod 600 "$WX_TMP/wecom-secret"
+mkdir -p "$WX_TMP/wecom"
 cat >"$WX_TMP/daemon.toml" <<TOML
 [[app]]
 appid = "wxfpmpage"
 appsecret_file = "$WX_TMP/secret"
 redis_url = "$REDIS_URL"
 api_base = "$MOCK_URL"
+
+[[app]]
+appid = "ww_test_corpid"
+platform = "wecom"
+agentid = "1000002"
+appsecret_file = "$WX_TMP/wecom-secret"
+token_file = "$WX_TMP/wecom/token.txt"
+expiry_file = "$WX_TMP/wecom/expiry.txt"
+api_base = "$MOCK_URL"
+tickets = ["corp", "agent"]
 TOML
 chmod 600 "$WX_TMP/daemon.toml"
 MPORT=$(stack_free_port)
@@ -91,5 +107,17 @@ check "after a FLUSHDB, passive pages have a new token (repaired in $(wait_for r
     repaired "$again"
 check "... and the daemon logged the repairs" \
     test "$(grep -c 'event=repaired' "$WX_TMP/daemon.log")" -ge 2
+
+# ---------------------------------------------------------------- WeCom
+wecom_ready() { [ -s "$WX_TMP/wecom/agent_ticket_1000002.txt" ]; }
+check "the WeCom app's token and its corp and agent tickets are kept fresh (gettoken $(wait_for wecom_ready; mock_stat gettoken_calls))" \
+    test "$(mock_stat gettoken_calls)" = 1 -a -s "$WX_TMP/wecom/token.txt" -a -s "$WX_TMP/wecom/corp_ticket_1000002.txt"
+agent=$(env WX_PLATFORM=wecom WX_APPID=ww_test_corpid WX_AGENTID=1000002 WX_PASSIVE=1 \
+    WX_TOKEN_FILE="$WX_TMP/wecom/token.txt" WX_EXPIRY_FILE="$WX_TMP/wecom/expiry.txt" "$WX" ticket agent)
+check "... a passive CLI reader without the secret reads its agent ticket" \
+    test -n "$agent" -a "$agent" = "$(cat "$WX_TMP/wecom/agent_ticket_1000002.txt")"
+check "... metrics label it appid=\"ww_test_corpid:1000002\", credential=\"agent_ticket\"" \
+    sh -c 'curl -s "$1" | grep -q "^wxtoken_token_seconds_left{appid=\"ww_test_corpid:1000002\",credential=\"agent_ticket\"} [1-9]"' \
+    _ "http://127.0.0.1:$MPORT/metrics"
 
 summary
