@@ -116,6 +116,11 @@ agent=$(env WX_PLATFORM=wecom WX_APPID=ww_test_corpid WX_AGENTID=1000002 WX_PASS
     WX_TOKEN_FILE="$WX_TMP/wecom/token.txt" WX_EXPIRY_FILE="$WX_TMP/wecom/expiry.txt" "$WX" ticket agent)
 check "... a passive CLI reader without the secret reads its agent ticket" \
     test -n "$agent" -a "$agent" = "$(cat "$WX_TMP/wecom/agent_ticket_1000002.txt")"
+rm -f "$WX_TMP/wecom/agent_ticket_1000002.txt" "$WX_TMP/wecom/agent_ticket_1000002_expiry.txt"
+t0=$(ms)
+ticket_back() { [ -s "$WX_TMP/wecom/agent_ticket_1000002.txt" ]; }
+check "... a ticket readers lost (its files removed) is back within seconds ($(wait_for ticket_back; secs_since "$t0") s)" \
+    ticket_back
 check "... metrics label it appid=\"ww_test_corpid:1000002\", credential=\"agent_ticket\"" \
     sh -c 'curl -s "$1" | grep -q "^wxtoken_token_seconds_left{appid=\"ww_test_corpid:1000002\",credential=\"agent_ticket\"} [1-9]"' \
     _ "http://127.0.0.1:$MPORT/metrics"

@@ -34,6 +34,8 @@ const PUBLISH_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait after failed rounds: a store that comes back is
 /// repaired within seconds.
 const MAX_RETRY: Duration = Duration::from_secs(5);
+/// How often an app with tickets looks at them between its token's rounds.
+const TICKET_RECHECK: Duration = Duration::from_secs(5);
 /// The longest wait between publish attempts.
 const PUBLISH_MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -461,7 +463,10 @@ pub async fn keep_fresh(app: Arc<Running>, fetches: Arc<Semaphore>) {
             Instant::now() + RETRY
         };
         if let Some(t) = tickets_due {
-            due = due.min(t);
+            // Tickets are not in the store watcher's batches: a round every
+            // few seconds (hits, unless one is missing or due) repairs a
+            // ticket that readers lost.
+            due = due.min(t).min(Instant::now() + TICKET_RECHECK);
         }
         let changed = lock(&app.expected).as_deref() != Some(view.token.as_str());
         if changed {
