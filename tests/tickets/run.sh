@@ -108,7 +108,7 @@ for fault in "kind=errcode&errcode=45009" "kind=http500"; do
     secs=$((($(date +%s%N) - t_start + 999999999) / 1000000000))
     asked=$(($(mock_stat ticket_calls) - k0))
     mock "/mock/fault?kind=none&endpoint=ticket" >/dev/null
-    [ -e "$WX_TICKET_DIR/jsapi_ticket.txt.lock" ] || fail "the ticket's lock file is in WX_TICKET_DIR"
+    [ -e "$WX_TICKET_DIR/jsapi_ticket_wx_test_appid.txt.lock" ] || fail "the ticket's lock file is in WX_TICKET_DIR, named for the app"
     case $fault in
         *45009)
             # WeChat's minute: nobody asks again inside it.

@@ -150,9 +150,12 @@ impl Shared {
             }
         };
         let outcome = op(cache);
+        // The app key: for WeCom `corpid:agentid`, so two apps of one corp
+        // are told apart in the log.
+        let app = self.app.config().app_key();
         let who = Subject {
             credential: name,
-            appid: self.app.config().appid(),
+            appid: &app,
             secret: self.secret(),
         };
         reporter.after(&who, cache, &outcome);
@@ -252,10 +255,14 @@ fn prune() {
 
 /// # Safety
 /// `c` is NULL or a handle from `wx_cache_new()` not yet freed.
-unsafe fn handle<'a>(c: *const wx_cache) -> Result<&'a Shared, Failure> {
+///
+/// The caller gets its own reference for the length of the call: a log
+/// callback that frees this handle (the last one on these settings) meanwhile
+/// cannot free what the call still uses.
+unsafe fn handle(c: *const wx_cache) -> Result<Arc<Shared>, Failure> {
     // SAFETY: forwarded from the caller.
     unsafe { c.as_ref() }
-        .map(|c| &*c.shared)
+        .map(|c| c.shared.clone())
         .ok_or_else(|| Failure::new(wx_status::WX_ERR_NULL_ARG, "cache is NULL"))
 }
 

@@ -115,6 +115,8 @@ pub struct Ticket {
     /// Its counters and expiry as last seen.
     pub metrics: Arc<AppMetrics>,
     cache: Option<Arc<TokenCache>>,
+    /// Its last round failed: the failure is logged once per run of them.
+    failing: std::sync::atomic::AtomicBool,
 }
 
 fn unix_now() -> u64 {
@@ -191,6 +193,7 @@ impl Running {
                     kind,
                     metrics,
                     cache,
+                    failing: std::sync::atomic::AtomicBool::new(false),
                 }
             })
             .collect();
@@ -287,7 +290,8 @@ fn ticket_cache(
     metrics: &Arc<AppMetrics>,
 ) -> Arc<TokenCache> {
     let source = Arc::new(Counted {
-        appid: format!("{appid} {}", Credential::Ticket(kind)),
+        // The log line reads `app=APPID credential=KIND event=...`.
+        appid: format!("{appid} credential={}", Credential::Ticket(kind)),
         inner: wxtoken::ticket_source(config, kind, token.clone()),
         metrics: metrics.clone(),
     });
@@ -303,15 +307,31 @@ fn ticket_cache(
 /// Keeps the app's tickets fresh after a round of its token (`token`: the
 /// round's cache): each is a hit until its refresh-ahead time, then fetched
 /// once. Returns when the next of them is due.
-async fn keep_tickets_fresh(app: &Arc<Running>, token: &Arc<TokenCache>) -> Option<Instant> {
+async fn keep_tickets_fresh(
+    app: &Arc<Running>,
+    token: &Arc<TokenCache>,
+    fetches: &Arc<Semaphore>,
+) -> Option<Instant> {
     let mut due: Option<Instant> = None;
     for t in &app.tickets {
+        // A ticket fetch (and the token refresh it may need) counts against
+        // the daemon's bound on fetches in flight, as the token's does.
+        let Ok(_permit) = fetches.clone().acquire_owned().await else {
+            return due;
+        };
         let cache = match &t.cache {
             Some(c) => c.clone(),
             None => ticket_cache(&app.app.config, &app.appid, t.kind, token, &t.metrics),
         };
         let next = match cache.get_token_async().await {
             Ok(_) => {
+                if t.failing.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    log(
+                        &app.appid,
+                        "ticket_recovered",
+                        &format!("credential={}", Credential::Ticket(t.kind)),
+                    );
+                }
                 let status = cache.status().ok();
                 t.metrics
                     .set_readable(status.as_ref().and_then(|s| s.expires_at).unwrap_or(0));
@@ -321,16 +341,20 @@ async fn keep_tickets_fresh(app: &Arc<Running>, token: &Arc<TokenCache>) -> Opti
             }
             Err(e) => {
                 t.metrics.set_readable(0);
-                log(
-                    &app.appid,
-                    "ticket_failed",
-                    &format!(
-                        "credential={} kind={} error={:?}",
-                        Credential::Ticket(t.kind),
-                        e.kind().as_str(),
-                        e.to_string()
-                    ),
-                );
+                // Once per run of failures: a ticket is looked at every few
+                // seconds, and a broken endpoint must not flood the log.
+                if !t.failing.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    log(
+                        &app.appid,
+                        "ticket_failed",
+                        &format!(
+                            "credential={} kind={} error={:?}",
+                            Credential::Ticket(t.kind),
+                            e.kind().as_str(),
+                            e.to_string()
+                        ),
+                    );
+                }
                 Instant::now() + MAX_RETRY
             }
         };
@@ -451,7 +475,7 @@ pub async fn keep_fresh(app: Arc<Running>, fetches: Arc<Semaphore>) {
             }
         };
         app.metrics.set_readable(view.expires_at);
-        let tickets_due = keep_tickets_fresh(&app, &cache).await;
+        let tickets_due = keep_tickets_fresh(&app, &cache, &fetches).await;
         drop(cache);
         let at_ms = schedule::refresh_at_ms(view.expires_at, view.refresh_at, schedule::random());
         let now_ms = unix_now() * 1000;

@@ -48,6 +48,10 @@ impl fmt::Debug for ConfigBuilder {
                 Some(_) if *name == "WX_APPSECRET" => {
                     d.field(name, &"***");
                 }
+                // Nor a Redis password.
+                Some(Given::Text(t)) if *name == "WX_REDIS_URL" => {
+                    d.field(name, &crate::store::redis_pool::mask_url(t));
+                }
                 Some(Given::Text(t)) => {
                     d.field(name, t);
                 }
@@ -286,6 +290,7 @@ impl ConfigBuilder {
             // A corp's apps share a corp id: the agent id keeps their
             // default files apart.
             file_suffix: agentid.clone(),
+            app_id: appid.clone(),
         })?;
         let allow_http = self.flag("WX_ALLOW_HTTP", "allow http")?;
         let api_base = match (platform, self.given_text("WX_API_BASE")) {

@@ -307,6 +307,9 @@ mod tests {
         let c = base().build().unwrap();
         assert!(!format!("{c:?}").contains("s3cr3t-value"));
         assert!(!format!("{:?}", base()).contains("s3cr3t-value"));
+        let with_redis = base().redis_url("redis://u:redis-pw-42@127.0.0.1:6379/0");
+        assert!(!format!("{with_redis:?}").contains("redis-pw-42"));
+        assert!(!format!("{:?}", with_redis.build().unwrap()).contains("redis-pw-42"));
         let e = Config::builder()
             .appid("wx1")
             .secret("bad secret")

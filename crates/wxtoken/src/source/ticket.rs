@@ -84,14 +84,20 @@ impl TicketSource {
         let left = || deadline.saturating_duration_since(Instant::now());
         let token = self.access_token(left()).await?;
         match self.ask(&token, left()).await {
+            // The token was revoked or retired upstream (a refresh by a
+            // process outside this cache, a secret reset): drop it, get
+            // another, and ask once more; but only with at least half the
+            // budget left, so that a token refresh is not cut off after
+            // WeChat issued the token and before it is stored.
             Err(e)
                 if e.errcode()
-                    .is_some_and(|c| INVALID_TOKEN_ERRCODES.contains(&c)) =>
+                    .is_some_and(|c| INVALID_TOKEN_ERRCODES.contains(&c))
+                    && left() >= budget / 2 =>
             {
-                // The token was revoked or retired upstream (a refresh by a
-                // process outside this cache, a secret reset): drop it, get
-                // another, and ask once more.
-                self.token.invalidate_async(&token).await?;
+                match tokio::time::timeout(left(), self.token.invalidate_async(&token)).await {
+                    Ok(dropped) => dropped?,
+                    Err(_) => return Err(e),
+                };
                 let fresh = self.access_token(left()).await?;
                 self.ask(&fresh, left()).await
             }

@@ -265,28 +265,27 @@ impl TokenStore for RedisStore {
     fn save(&self, cached: &Cached, _old_still_valid: bool) -> Result<()> {
         // One MULTI: no reader ever sees a new token with an old expiry.
         let at_ms = cached.expires_at.saturating_mul(1000);
+        let fetched_at = cached.written_at.unwrap_or_else(unix_now).to_string();
+        let values = [
+            (&self.keys.token, cached.token.clone()),
+            (&self.keys.expires_at, cached.expires_at.to_string()),
+            (&self.keys.fetched_at, fetched_at),
+        ];
         self.conn.with("write to", |c| {
-            redis::pipe()
-                .atomic()
-                .cmd("SET")
-                .arg(&self.keys.token)
-                .arg(&cached.token)
-                .arg("PXAT")
-                .arg(at_ms)
-                .ignore()
-                .cmd("SET")
-                .arg(&self.keys.expires_at)
-                .arg(cached.expires_at.to_string())
-                .arg("PXAT")
-                .arg(at_ms)
-                .ignore()
-                .cmd("SET")
-                .arg(&self.keys.fetched_at)
-                .arg(cached.written_at.unwrap_or_else(unix_now).to_string())
-                .arg("PXAT")
-                .arg(at_ms)
-                .ignore()
-                .query::<()>(c)
+            // Plain MULTI/SET/EXEC rather than redis-rs's atomic pipeline,
+            // which panics when the MULTI itself is refused (an ACL changed
+            // after the first check). An error mid-way drops the connection,
+            // and with it the open transaction.
+            redis::cmd("MULTI").query::<()>(c)?;
+            for (key, value) in &values {
+                redis::cmd("SET")
+                    .arg(*key)
+                    .arg(value)
+                    .arg("PXAT")
+                    .arg(at_ms)
+                    .query::<()>(c)?;
+            }
+            redis::cmd("EXEC").query::<redis::Value>(c).map(drop)
         })?;
         self.remember(Some(cached.clone()));
         Ok(())

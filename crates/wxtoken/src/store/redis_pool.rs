@@ -55,6 +55,25 @@ struct Pool {
     freed: Condvar,
 }
 
+/// A slot taken from a pool: on drop, its connection goes back to the idle
+/// list if the round trip succeeded (`keep`), else the slot is freed.
+struct Slot<'a> {
+    pool: &'a Pool,
+    con: Option<redis::Connection>,
+    keep: bool,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut slots = self.pool.state.lock().unwrap_or_else(|p| p.into_inner());
+        match self.con.take().filter(|_| self.keep) {
+            Some(con) => slots.idle.push(con),
+            None => slots.open = slots.open.saturating_sub(1),
+        }
+        self.pool.freed.notify_one();
+    }
+}
+
 #[derive(Default)]
 struct Slots {
     idle: Vec<redis::Connection>,
@@ -96,26 +115,26 @@ impl RedisServer {
         f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
     ) -> Result<T> {
         let pool = self.pool.get();
-        let mut con = match self.take(&pool)? {
-            Some(con) => con,
-            None => match self.connect() {
-                Ok(con) => con,
-                Err(e) => {
-                    self.give_back(&pool, None);
-                    return Err(e);
-                }
-            },
+        let idle = self.take(&pool)?;
+        // From here the slot is the guard's: it goes back to the pool however
+        // this ends, a panic in `f` included (the connection then is dropped).
+        let mut slot = Slot {
+            pool: &pool,
+            con: None,
+            keep: false,
         };
-        match f(&mut con) {
-            Ok(v) => {
-                self.give_back(&pool, Some(con));
-                Ok(v)
-            }
+        let con = match idle {
+            Some(con) => slot.con.insert(con),
+            None => slot.con.insert(self.connect()?),
+        };
+        match f(con) {
+            Ok(v) => Ok(v),
             Err(e) => {
-                self.give_back(&pool, None);
+                slot.con = None;
                 Err(self.error(op, &e))
             }
         }
+        .inspect(|_| slot.keep = true)
     }
 
     /// The server's URL with its password masked, for messages.
@@ -149,16 +168,6 @@ impl RedisServer {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-    }
-
-    /// Returns a connection (or, after an error, its slot) to the pool.
-    fn give_back(&self, pool: &Pool, con: Option<redis::Connection>) {
-        let mut slots = pool.state.lock().unwrap_or_else(|p| p.into_inner());
-        match con {
-            Some(con) => slots.idle.push(con),
-            None => slots.open = slots.open.saturating_sub(1),
-        }
-        pool.freed.notify_one();
     }
 
     fn connect(&self) -> Result<redis::Connection> {

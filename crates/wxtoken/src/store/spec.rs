@@ -32,8 +32,11 @@ pub struct FilesSpec {
     expiry_file: PathBuf,
     /// Where the tickets' files go; `None`: the token file's directory.
     ticket_dir: Option<PathBuf>,
-    /// Added to the tickets' file names (WeCom: the agent id), so that
-    /// apps sharing a directory keep apart.
+    /// Added to the tickets' file names so that apps sharing a directory
+    /// keep apart: WeCom's agent id; for other apps their app id, unless
+    /// the token file is the default `token.txt` and the tickets sit beside
+    /// it (one app per directory, the legacy layout, where the names are
+    /// DESIGN.md's `jsapi_ticket.txt`).
     suffix: Option<String>,
 }
 
@@ -84,11 +87,22 @@ impl FilesSpec {
 }
 
 /// A Redis server and the prefix of the keys.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct RedisSpec {
     pub(crate) url: String,
     pub(crate) prefix: String,
     pub(crate) ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RedisSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password: `Config`'s and `StoreSpec`'s `Debug` show this.
+        f.debug_struct("RedisSpec")
+            .field("url", &mask_url(&self.url))
+            .field("prefix", &self.prefix)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
 }
 
 impl RedisSpec {
@@ -120,11 +134,23 @@ pub(crate) struct StoreGiven {
     pub(crate) ca_file: Option<PathBuf>,
     /// WeCom's agent id: the default file names carry it (`token_ID.txt`).
     pub(crate) file_suffix: Option<String>,
+    /// The app id, which names the tickets' files where apps may share a
+    /// directory.
+    pub(crate) app_id: String,
 }
 
 impl StoreSpec {
     /// Checks the store settings, naming the first bad one.
     pub(crate) fn parse(given: StoreGiven) -> Result<StoreSpec> {
+        let legacy_name = given
+            .token_file
+            .as_deref()
+            .is_none_or(|p| p.file_name().is_some_and(|n| n == DEFAULT_TOKEN_FILE));
+        let has_dir = given
+            .ticket_dir
+            .as_ref()
+            .is_some_and(|p| !p.as_os_str().is_empty());
+        let suffix = ticket_suffix(legacy_name, has_dir, &given);
         // WeCom: a corp's apps share a directory and a corp id, so the
         // default names carry the agent id (`token_1000002.txt`).
         let suffixed = |name: &str| match &given.file_suffix {
@@ -174,7 +200,7 @@ impl StoreSpec {
                 token_file,
                 expiry_file,
                 ticket_dir,
-                suffix: given.file_suffix,
+                suffix,
             },
             redis: redis_url.map(|url| RedisSpec {
                 url,
@@ -255,6 +281,14 @@ impl StoreSpec {
     }
 }
 
+/// See [`FilesSpec::suffix`].
+fn ticket_suffix(legacy_name: bool, own_dir: bool, given: &StoreGiven) -> Option<String> {
+    if given.file_suffix.is_some() {
+        return given.file_suffix.clone();
+    }
+    (!given.app_id.is_empty() && (own_dir || !legacy_name)).then(|| given.app_id.clone())
+}
+
 fn non_empty_path(p: Option<PathBuf>, default: &str, name: &str) -> Result<PathBuf> {
     match p {
         None => Ok(PathBuf::from(default)),
@@ -273,6 +307,7 @@ mod tests {
             token_file: Some("/var/cache/wx/token.txt".into()),
             ticket_dir: ticket_dir.map(Into::into),
             redis_url: redis.map(Into::into),
+            app_id: "wx1".into(),
             ..StoreGiven::default()
         })
         .unwrap()
@@ -285,13 +320,40 @@ mod tests {
         assert_eq!(t, Path::new("/var/cache/wx/jsapi_ticket.txt"));
         assert_eq!(e, Path::new("/var/cache/wx/jsapi_ticket_expiry.txt"));
         let card = Credential::Ticket(TicketKind::WxCard);
+        // A ticket directory may be shared by many apps: the app id names
+        // the files.
         let (t, e) = spec(Some("/srv/t"), None).paths(card).unwrap();
-        assert_eq!(t, Path::new("/srv/t/wx_card_ticket.txt"));
-        assert_eq!(e, Path::new("/srv/t/wx_card_ticket_expiry.txt"));
+        assert_eq!(t, Path::new("/srv/t/wx_card_ticket_wx1.txt"));
+        assert_eq!(e, Path::new("/srv/t/wx_card_ticket_wx1_expiry.txt"));
+        // So may a directory whose token file is not the legacy token.txt.
+        let other = StoreSpec::parse(StoreGiven {
+            token_file: Some("/var/cache/wx/a_token.txt".into()),
+            app_id: "wxa".into(),
+            ..StoreGiven::default()
+        })
+        .unwrap();
+        assert_eq!(
+            other.paths(jsapi).unwrap().0,
+            Path::new("/var/cache/wx/jsapi_ticket_wxa.txt")
+        );
         // A bare file name keeps its tickets in the same (current) directory.
         let bare = StoreSpec::parse(StoreGiven::default()).unwrap();
         assert_eq!(bare.paths(jsapi).unwrap().0, Path::new("jsapi_ticket.txt"));
         assert!(spec(None, Some("redis://127.0.0.1")).paths(jsapi).is_none());
+    }
+
+    #[test]
+    fn debug_never_shows_a_redis_password() {
+        let s = StoreSpec::parse(StoreGiven {
+            redis_url: Some("redis://app:hunter2pw@127.0.0.1:6379/0".into()),
+            ..StoreGiven::default()
+        })
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("hunter2pw") && shown.contains("***"),
+            "{shown}"
+        );
     }
 
     #[test]
