@@ -180,6 +180,17 @@ release_racers() {
     RACE_PIDS=()
 }
 
+# racer_bin: copies the CLI and the PHP extension to $WX_TMP/bin for
+# tests/racer.sh (exports WXT_BIN, sets bin) and defines php_ext, which runs
+# php with that extension and nothing else loaded.
+racer_bin() {
+    bin=$WX_TMP/bin
+    mkdir -p "$bin"
+    cp "$WX_TARGET/wxtoken" "$WX_TARGET/libwxtoken_php.so" "$bin/"
+    export WXT_BIN=$bin
+}
+php_ext() { "${PHP:-php}" -n -d "extension=$WX_TMP/bin/libwxtoken_php.so" "$@"; }
+
 # all_ready DIR N: DIR holds at least N entries.
 all_ready() { [ "$(ls "$1" | wc -l)" -ge "$2" ]; }
 

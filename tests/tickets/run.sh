@@ -19,11 +19,7 @@ unset WX_REDIS_URL WX_PASSIVE WX_CA_FILE WX_APPSECRET_FILE WX_REFRESH_MARGIN WX_
 export WX_APPID=wx_test_appid WX_APPSECRET=test_secret_0123456789 WX_API_BASE=$MOCK_URL \
     WX_HTTP_TIMEOUT=60 WX_TOKEN_FILE=$D/token.txt WX_EXPIRY_FILE=$D/expiry.txt
 WX=$WX_TARGET/wxtoken
-bin=$WX_TMP/bin
-mkdir -p "$bin"
-cp "$WX" "$WX_TARGET/libwxtoken_php.so" "$bin/"
-export WXT_BIN=$bin
-php_ext() { php -n -d "extension=$bin/libwxtoken_php.so" "$@"; }
+racer_bin
 calls() { echo "$(mock_stat token_calls) $(mock_stat ticket_calls)"; }
 
 # ---------------------------------------------------------------- the herd

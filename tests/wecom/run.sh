@@ -21,11 +21,7 @@ SECRET_B=wecom_secret_app_b_0123
 export WX_PLATFORM=wecom WX_APPID=ww_test_corpid WX_AGENTID=1000002 WX_APPSECRET=$SECRET_A \
     WX_API_BASE=$MOCK_URL WX_HTTP_TIMEOUT=60
 WX=$WX_TARGET/wxtoken
-bin=$WX_TMP/bin
-mkdir -p "$bin"
-cp "$WX" "$WX_TARGET/libwxtoken_php.so" "$bin/"
-export WXT_BIN=$bin
-php_ext() { php -n -d "extension=$bin/libwxtoken_php.so" "$@"; }
+racer_bin
 valid_at_mock() { mock "/cgi-bin/getcallbackip?access_token=$1" | grep -q ip_list; }
 # The default files, token_AGENTID.txt, in the current directory.
 cd "$D" || exit 1

@@ -52,9 +52,6 @@ use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
 /// How long a process serves what it last read before asking Redis again.
 pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// The longest a single Redis operation may take (shorter when the HTTP
-/// timeout is).
-const MAX_REDIS_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a failure note outlives the refresh that wrote it: longer than
 /// any back-off window.
 const NOTE_TTL_SECS: u64 = 120;
@@ -121,7 +118,8 @@ impl RedisStore {
             conn: RedisServer::shared(
                 &spec.url,
                 spec.ca_file.as_deref(),
-                http_timeout.min(MAX_REDIS_TIMEOUT),
+                // Capped at `redis_pool::MAX_TIMEOUT` there.
+                http_timeout,
             ),
             keys: Keys::new(spec.key(appid, credential)),
             lock_ttl: http_timeout + Duration::from_secs(2),
