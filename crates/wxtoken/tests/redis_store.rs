@@ -243,20 +243,20 @@ fn a_token_shorter_than_the_margin_is_not_refetched_on_every_call() {
     assert!(fetched.parse::<u64>().unwrap() >= w.now() - 5, "{fetched}");
 }
 
-/// An ACL user without the script or `MULTI` commands: a configuration
+/// An ACL user without the scripts or `SET`: a configuration
 /// error naming the command at the first refresh, no upstream call, and no
 /// lock left behind for everyone else to wait out.
 #[test]
-fn an_acl_user_without_scripts_or_multi_is_told_at_once() {
+fn an_acl_user_without_scripts_or_set_is_told_at_once() {
     let w = World::new();
     let r = RedisServer::start_with(
         "user default on nopass ~* &* +@all\n\
          user noscript on >pass-1 ~* &* +@all -evalsha -eval -script\n\
-         user nomulti on >pass-2 ~* &* +@all -multi\n",
+         user noset on >pass-2 ~* &* +@all -set\n",
     );
     for (user, pass, command) in [
         ("noscript", "pass-1", "eval"),
-        ("nomulti", "pass-2", "multi"),
+        ("noset", "pass-2", "'set'"),
     ] {
         let url = format!("redis://{user}:{pass}@127.0.0.1:{}", r.port);
         let e = host(&w, &url).get_token().unwrap_err();

@@ -53,8 +53,8 @@ pub struct View {
 
 /// Where an app's token lives, as the daemon reaches it.
 pub enum Store {
-    /// Redis through the server's shared pool; the watcher reads these in
-    /// batches.
+    /// Redis (any form) through the server's shared pool; the watcher reads
+    /// these in batches.
     Pooled {
         /// The server's pool.
         pool: Arc<Pool>,
@@ -64,13 +64,6 @@ pub enum Store {
         cache: Arc<TokenCache>,
         /// The same store, for reading back.
         store: Arc<dyn TokenStore>,
-    },
-    /// The core's own store, kept open (`rediss://`: a connection each).
-    Own {
-        /// The refresher's cache.
-        cache: Arc<TokenCache>,
-        /// A passive cache on the same store, for reading back.
-        reader: Arc<TokenCache>,
     },
     /// The token files: opened only while used, so a thousand apps do not
     /// hold two thousand descriptors.
@@ -142,8 +135,8 @@ impl Running {
         });
         let reader_config = app.reader_config.clone();
         let store = match app.config.redis_url() {
-            Some(url) if url.starts_with("redis://") => {
-                let pool = pools.get(url, app.config.http_timeout());
+            Some(url) => {
+                let pool = pools.get(url, app.config.ca_file(), app.config.http_timeout());
                 // The core's store: its connections are pooled per server
                 // and process, so thousands of apps share a few.
                 let store = app.config.store().open(
@@ -163,22 +156,14 @@ impl Running {
                     store,
                 }
             }
-            Some(_) => Store::Own {
-                cache: Arc::new(
-                    TokenCache::builder(app.config.clone())
-                        .source(source.clone())
-                        .build(),
-                ),
-                reader: Arc::new(TokenCache::new(reader_config.clone())),
-            },
             None => Store::Files,
         };
         let publish_pool = app
             .publish
             .as_ref()
-            .map(|p| pools.get(&p.url, app.config.http_timeout()));
+            .map(|p| pools.get(&p.url, app.config.ca_file(), app.config.http_timeout()));
         let token_cache = match &store {
-            Store::Pooled { cache, .. } | Store::Own { cache, .. } => Some(cache.clone()),
+            Store::Pooled { cache, .. } => Some(cache.clone()),
             Store::Files => None,
         };
         let tickets = app
@@ -227,7 +212,7 @@ impl Running {
     /// for the round (its open files are closed when it is dropped).
     fn cache(&self) -> Arc<TokenCache> {
         match &self.store {
-            Store::Pooled { cache, .. } | Store::Own { cache, .. } => cache.clone(),
+            Store::Pooled { cache, .. } => cache.clone(),
             Store::Files => Arc::new(
                 TokenCache::builder(self.app.config.clone())
                     .source(self.source.clone())
@@ -249,7 +234,6 @@ impl Running {
                     token: c.token,
                 }))
             }
-            Store::Own { reader, .. } => passive_view(reader),
             Store::Files => passive_view(&TokenCache::new(self.reader_config.clone())),
         }
     }

@@ -16,7 +16,7 @@
 //! with less than 60 s; silenceper trusts any key that exists, so the TTL
 //! never outlives the token.
 
-use wxtoken::{Config, Error, Result};
+use wxtoken::{Config, Result};
 
 use super::redis_pool::Pool;
 
@@ -71,11 +71,7 @@ impl Publish {
         wechatpy_prefix: Option<String>,
         config: &Config,
     ) -> Result<Publish> {
-        if !url.starts_with("redis://") || redis::Client::open(url).is_err() {
-            return Err(Error::Config(
-                "publish_redis_url is not a valid redis:// URL".into(),
-            ));
-        }
+        wxtoken::RedisServer::check_url(url, "publish_redis_url")?;
         Ok(Publish {
             url: url.to_string(),
             sdks,
@@ -118,8 +114,9 @@ impl Publish {
         self.pairs("", 0).into_iter().map(|(k, _)| k).collect()
     }
 
-    /// Writes every SDK's keys in one `MULTI`, each with the token's
-    /// remaining lifetime as its TTL. A token about to expire is not
+    /// Writes every SDK's keys in one `MULTI` (on a Cluster, where the
+    /// SDKs' keys fall in different slots, one `SET` each), each with the
+    /// token's remaining lifetime as its TTL. A token about to expire is not
     /// published (the SDKs would discard it anyway). A failure is a store
     /// error naming the server, never a configuration error.
     pub fn write(&self, pool: &Pool, token: &str, expires_at: u64) -> Result<()> {
@@ -130,15 +127,23 @@ impl Publish {
         if ttl < 2 {
             return Ok(());
         }
+        let set = |key: String, value: String| {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key).arg(value).arg("EX").arg(ttl);
+            cmd
+        };
+        if pool.is_cluster() {
+            // A transaction must keep to one slot; each key is written on
+            // its own (a reader of one SDK's keys reads one or two of them).
+            return self
+                .pairs(token, expires_at)
+                .into_iter()
+                .try_for_each(|(k, v)| pool.with("publish to", |c| set(k, v).query::<()>(c)));
+        }
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (key, value) in self.pairs(token, expires_at) {
-            pipe.cmd("SET")
-                .arg(key)
-                .arg(value)
-                .arg("EX")
-                .arg(ttl)
-                .ignore();
+            pipe.add_command(set(key, value)).ignore();
         }
         pool.with("publish to", |c| pipe.query::<()>(c))
     }

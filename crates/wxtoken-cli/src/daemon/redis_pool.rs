@@ -3,6 +3,7 @@
 //! every app on that server share with the store watcher and publishing.
 //! 5,000 apps on one Redis are a handful of clients, not 5,000.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +14,10 @@ pub use wxtoken::RedisServer as Pool;
 pub struct Pools;
 
 impl Pools {
-    /// The pool for `url` (nothing connects yet).
-    pub fn get(&self, url: &str, timeout: Duration) -> Arc<Pool> {
-        Pool::shared(url, None, timeout)
+    /// The pool for `url` (any form: one server, Sentinel, Cluster, with
+    /// TLS trusting `ca_file`); nothing connects yet. The core's stores on
+    /// the same URL, CA file and timeout get the same pool.
+    pub fn get(&self, url: &str, ca_file: Option<&Path>, timeout: Duration) -> Arc<Pool> {
+        Pool::shared(url, ca_file, timeout)
     }
 }

@@ -105,11 +105,23 @@ fn check_published(pool: &Pool, apps: &[&Arc<Running>]) {
     if published.is_empty() {
         return;
     }
-    let mut pipe = redis::pipe();
-    for (_, keys) in &published {
-        pipe.cmd("EXISTS").arg(keys);
-    }
-    let counts = match pool.with("read from", |c| pipe.query::<Vec<usize>>(c)) {
+    let counts = if pool.is_cluster() {
+        // A pipeline goes to one node; on a Cluster each app's keys are
+        // counted by one `EXISTS`, which redis-rs splits by slot.
+        published
+            .iter()
+            .map(|(_, keys)| {
+                pool.with("read from", |c| redis::cmd("EXISTS").arg(keys).query::<usize>(c))
+            })
+            .collect::<wxtoken::Result<Vec<usize>>>()
+    } else {
+        let mut pipe = redis::pipe();
+        for (_, keys) in &published {
+            pipe.cmd("EXISTS").arg(keys);
+        }
+        pool.with("read from", |c| pipe.query::<Vec<usize>>(c))
+    };
+    let counts = match counts {
         Ok(counts) => counts,
         Err(_) => {
             // The keys cannot be confirmed: health says so, and each app

@@ -19,6 +19,7 @@
 pub(crate) mod files;
 pub(crate) mod redis;
 pub(crate) mod redis_pool;
+pub(crate) mod redis_url;
 pub(crate) mod spec;
 
 use std::fmt;

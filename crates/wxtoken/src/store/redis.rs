@@ -13,9 +13,10 @@
 //! | `{prefix}:{appid}:{credential}:failure` | the note of the last failed refresh | 2 minutes |
 //!
 //! (with braces around the appid). A refresh takes the lock with
-//! `SET NX PX` and a random owner, re-reads, fetches, writes both keys in
-//! one `MULTI`, and releases the lock by compare-and-delete; a crashed holder's
-//! lock expires on its own. Invalidation is a compare-and-delete of the pair.
+//! `SET NX PX` and a random owner, re-reads, fetches, writes the three keys
+//! in one script (atomic, and in one slot, so it runs the same on one
+//! server, a Sentinel master and a Cluster node), and releases the lock by
+//! compare-and-delete; a crashed holder's lock expires on its own. Invalidation is a compare-and-delete of the pair.
 //! The fetch time bounds the refresh margin to half the token's lifetime, as
 //! the token file's age does for the files: without it a token that lives
 //! less than the margin was refetched on every call.
@@ -36,6 +37,17 @@
 //! clear error within the Redis timeout and nobody fetches (fetching without
 //! the shared lock would retire every other host's token). There is no
 //! fallback to local files, for the same reason.
+//!
+//! Sentinel and Cluster (see [`redis_url`](crate::store::redis_url)): Redis
+//! replicates asynchronously, so a failover can lose the last writes of the
+//! old master. What that costs here, and its bound: a lost lock lets a
+//! second host refresh while the first still does (one extra upstream call,
+//! the two tokens both valid for five minutes, the later write wins); a
+//! lost token write makes the next reader refresh (one extra call). A
+//! failover takes the sentinels' `down-after-milliseconds` plus an election;
+//! until then, callers with a token read earlier keep serving it and the
+//! others get a store error within the timeout, never a fetch without the
+//! lock.
 
 use std::sync::Arc;
 
@@ -57,6 +69,9 @@ pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
 const NOTE_TTL_SECS: u64 = 120;
 
 const RELEASE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"#;
+/// The write of a refresh: the token, its expiry and its fetch time, all
+/// expiring with the token (`ARGV[4]`, Unix milliseconds).
+const WRITE: &str = r#"for i = 1, 3 do redis.call('SET', KEYS[i], ARGV[i], 'PXAT', ARGV[4]) end return 1"#;
 const INVALIDATE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) else return 0 end"#;
 
 /// The key names for one credential of one app.
@@ -128,35 +143,39 @@ impl RedisStore {
         }
     }
 
-    /// Once per store: the user may run what the lock's release and the
-    /// write need (a script, `MULTI`); a configuration error naming the
+    /// Once per store: the user may run what the lock, the write and the
+    /// release need (`SET`, scripts); a configuration error naming the
     /// command if not.
     fn check_permissions(&self) -> Result<()> {
         if self.permitted.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(());
         }
         // What a refresh does, on a scratch key beside the app's (same slot,
-        // same key patterns): read, SET with PX, a MULTI, the release script.
+        // same key patterns): read, SET NX PX, the write script, the release
+        // script.
         let scratch = format!("{}:check", self.keys.token);
         let owner = random_owner();
-        let set = |c: &mut redis::Connection| {
-            redis::cmd("SET")
-                .arg(&scratch)
-                .arg(&owner)
-                .arg("PX")
-                .arg(10_000)
-                .query::<()>(c)
-        };
+        let soon_ms = (unix_now() + 10) * 1000;
         self.conn
             .with("check permissions on", |c| {
                 let keys = [&self.keys.token, &self.keys.expires_at, &self.keys.fetched_at];
                 redis::cmd("MGET").arg(&keys).query::<redis::Value>(c)?;
-                set(c)?;
-                // Plain commands, not an atomic pipeline: redis-rs 1.8
-                // panics on a pipeline whose MULTI itself is refused.
-                redis::cmd("MULTI").query::<()>(c)?;
-                set(c)?;
-                redis::cmd("EXEC").query::<redis::Value>(c)?;
+                redis::cmd("SET")
+                    .arg(&scratch)
+                    .arg(&owner)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(10_000)
+                    .query::<()>(c)?;
+                redis::Script::new(WRITE)
+                    .key(&scratch)
+                    .key(&scratch)
+                    .key(&scratch)
+                    .arg(&owner)
+                    .arg(&owner)
+                    .arg(&owner)
+                    .arg(soon_ms)
+                    .invoke::<i64>(c)?;
                 redis::Script::new(RELEASE)
                     .key(&scratch)
                     .arg(&owner)
@@ -167,7 +186,7 @@ impl RedisStore {
                 Error::Redis { reason, server, .. } if reason.to_uppercase().contains("NOPERM") => {
                     Error::Config(format!(
                         "the Redis user at {server} may not run a command the cache needs \
-                         (MGET, SET, MULTI, EXEC, EVALSHA, SCRIPT LOAD, GET, DEL on its keys): {reason} \
+                         (MGET, SET, EVALSHA, EVAL, SCRIPT LOAD, GET, DEL on its keys): {reason} \
                          (WX_REDIS_URL)"
                     ))
                 }
@@ -261,29 +280,21 @@ impl TokenStore for RedisStore {
     }
 
     fn save(&self, cached: &Cached, _old_still_valid: bool) -> Result<()> {
-        // One MULTI: no reader ever sees a new token with an old expiry.
+        // One script: no reader ever sees a new token with an old expiry,
+        // and a cluster runs it on the slot's node like any one-slot command.
         let at_ms = cached.expires_at.saturating_mul(1000);
-        let fetched_at = cached.written_at.unwrap_or_else(unix_now).to_string();
-        let values = [
-            (&self.keys.token, cached.token.clone()),
-            (&self.keys.expires_at, cached.expires_at.to_string()),
-            (&self.keys.fetched_at, fetched_at),
-        ];
+        let fetched_at = cached.written_at.unwrap_or_else(unix_now);
         self.conn.with("write to", |c| {
-            // Plain MULTI/SET/EXEC rather than redis-rs's atomic pipeline,
-            // which panics when the MULTI itself is refused (an ACL changed
-            // after the first check). An error mid-way drops the connection,
-            // and with it the open transaction.
-            redis::cmd("MULTI").query::<()>(c)?;
-            for (key, value) in &values {
-                redis::cmd("SET")
-                    .arg(*key)
-                    .arg(value)
-                    .arg("PXAT")
-                    .arg(at_ms)
-                    .query::<()>(c)?;
-            }
-            redis::cmd("EXEC").query::<redis::Value>(c).map(drop)
+            redis::Script::new(WRITE)
+                .key(&self.keys.token)
+                .key(&self.keys.expires_at)
+                .key(&self.keys.fetched_at)
+                .arg(&cached.token)
+                .arg(cached.expires_at)
+                .arg(fetched_at)
+                .arg(at_ms)
+                .invoke::<i64>(c)
+                .map(drop)
         })?;
         self.remember(Some(cached.clone()));
         Ok(())

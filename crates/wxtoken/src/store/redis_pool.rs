@@ -10,12 +10,38 @@
 //! bounded by that timeout too, so a paused Redis makes callers fail, never
 //! hang. The pool is made per process (see `process_lock`): a connection made
 //! before a fork belongs to the parent.
+//!
+//! A "server" is any form of [`redis_url`](crate::store::redis_url): one
+//! server, the master that Sentinel names, or a Cluster. A connection is
+//! whichever of redis-rs's fits (a plain connection to the master, or a
+//! cluster connection that follows `MOVED` and `ASK`); callers see only
+//! [`redis::ConnectionLike`].
+//!
+//! Sentinel: each new connection asks the sentinels, in turn, for the master's
+//! address, connects, and checks with `ROLE` that the node is a master; a
+//! connection is dropped on any error (a `READONLY` from a demoted master
+//! included), so the next one asks again and follows a failover. This is
+//! done here rather than with redis-rs's sentinel client, which connects to
+//! sentinels and masters with no timeout: a sentinel that does not answer
+//! would hang every caller.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use redis::ConnectionLike;
+
 use crate::error::{Error, Result};
 use crate::process_lock::PerProcess;
+use crate::store::redis_url::{RedisUrl, Topology};
+
+/// A connection of any topology.
+type Conn = Box<dyn ConnectionLike + Send>;
+
+/// How often a cluster command is retried after a redirection or a
+/// `TRYAGAIN` (a slot being migrated), and the longest pause between tries:
+/// enough to ride out a resharding, well within the timeout.
+const CLUSTER_RETRIES: u32 = 6;
+const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 250;
 
 /// Connections per server and process: the refreshes in flight at once are
 /// few (one per credential, and the daemon bounds its fetches), and each
@@ -44,6 +70,9 @@ pub struct RedisServer {
     url: String,
     /// The URL with its password masked, for messages.
     shown: String,
+    /// The URL parsed (an error if it does not parse: then every connection
+    /// attempt fails with it; configurations are checked before this).
+    parsed: std::result::Result<RedisUrl, String>,
     ca_file: Option<std::path::PathBuf>,
     timeout: Duration,
     pool: PerProcess<Pool>,
@@ -59,7 +88,7 @@ struct Pool {
 /// list if the round trip succeeded (`keep`), else the slot is freed.
 struct Slot<'a> {
     pool: &'a Pool,
-    con: Option<redis::Connection>,
+    con: Option<Conn>,
     keep: bool,
 }
 
@@ -76,7 +105,7 @@ impl Drop for Slot<'_> {
 
 #[derive(Default)]
 struct Slots {
-    idle: Vec<redis::Connection>,
+    idle: Vec<Conn>,
     open: usize,
 }
 
@@ -96,6 +125,7 @@ impl RedisServer {
         }
         let server = Arc::new(RedisServer {
             shown: mask_url(url),
+            parsed: RedisUrl::parse(url),
             url: key.0.clone(),
             ca_file: key.1.clone(),
             timeout,
@@ -112,7 +142,7 @@ impl RedisServer {
     pub fn with<T>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&mut redis::Connection) -> redis::RedisResult<T>,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T> {
         let pool = self.pool.get();
         let idle = self.take(&pool)?;
@@ -127,7 +157,7 @@ impl RedisServer {
             Some(con) => slot.con.insert(con),
             None => slot.con.insert(self.connect()?),
         };
-        match f(con) {
+        match f(con.as_mut()) {
             Ok(v) => Ok(v),
             Err(e) => {
                 slot.con = None;
@@ -142,8 +172,21 @@ impl RedisServer {
         &self.shown
     }
 
+    /// Checks a Redis URL of any form: a configuration error naming
+    /// `setting`, the forms, and what is wrong (the password masked).
+    pub fn check_url(url: &str, setting: &str) -> Result<()> {
+        crate::store::redis_url::check(url, setting)
+    }
+
+    /// A Redis Cluster: a transaction or pipeline must keep to one hash
+    /// slot, and a command on keys of several slots is split by redis-rs
+    /// (`MGET`, `EXISTS`, `DEL`) or refused.
+    pub fn is_cluster(&self) -> bool {
+        matches!(&self.parsed, Ok(u) if u.topology == Topology::Cluster)
+    }
+
     /// An idle connection, or `None` with a slot reserved for a new one.
-    fn take(&self, pool: &Pool) -> Result<Option<redis::Connection>> {
+    fn take(&self, pool: &Pool) -> Result<Option<Conn>> {
         let deadline = Instant::now() + self.timeout;
         let mut slots = pool.state.lock().unwrap_or_else(|p| p.into_inner());
         loop {
@@ -170,86 +213,189 @@ impl RedisServer {
         }
     }
 
-    fn connect(&self) -> Result<redis::Connection> {
-        let client = match &self.ca_file {
-            Some(path) if self.url.starts_with("rediss://") => {
-                let pem =
-                    crate::file_safety::read_setting_file(path, "WX_CA_FILE", 4 << 20, false)?;
-                // redis builds its TLS client from rustls's process default.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                redis::Client::build_with_tls(
-                    self.url.as_str(),
-                    redis::TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(pem),
-                    },
-                )
+    fn connect(&self) -> Result<Conn> {
+        let parsed = self
+            .parsed
+            .as_ref()
+            .map_err(|why| Error::Config(format!("bad Redis URL: {why} (WX_REDIS_URL)")))?;
+        let deadline = Instant::now() + self.timeout;
+        Ok(match &parsed.topology {
+            Topology::Single => Box::new(self.open(&self.url, self.timeout)?),
+            Topology::Sentinel { master, db } => {
+                Box::new(self.find_master(parsed, master, *db, deadline)?)
             }
-            _ => {
-                if self.url.starts_with("rediss://") {
-                    let _ = rustls::crypto::ring::default_provider().install_default();
-                }
-                redis::Client::open(self.url.as_str())
-            }
+            Topology::Cluster => Box::new(self.open_cluster(parsed)?),
+        })
+    }
+
+    /// The CA file's certificates, when one is set and the URL uses TLS.
+    fn root_cert(&self, tls: bool) -> Result<Option<Vec<u8>>> {
+        if tls {
+            // redis builds its TLS client from rustls's process default.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        match &self.ca_file {
+            Some(path) if tls => Ok(Some(crate::file_safety::read_setting_file(
+                path,
+                "WX_CA_FILE",
+                4 << 20,
+                false,
+            )?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// A connection to the one server at `url`, every wait bounded by
+    /// `timeout`.
+    fn open(&self, url: &str, timeout: Duration) -> Result<redis::Connection> {
+        let timeout = timeout.max(Duration::from_millis(10));
+        let client = match self.root_cert(url.starts_with("rediss://"))? {
+            Some(pem) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            ),
+            None => redis::Client::open(url),
         }
         .map_err(|e| self.error("connect to", &e))?;
         let con = client
-            .get_connection_with_timeout(self.timeout)
+            .get_connection_with_timeout(timeout)
             .map_err(|e| self.error("connect to", &e))?;
-        con.set_read_timeout(Some(self.timeout))
-            .and_then(|()| con.set_write_timeout(Some(self.timeout)))
+        con.set_read_timeout(Some(timeout))
+            .and_then(|()| con.set_write_timeout(Some(timeout)))
             .map_err(|e| self.error("configure", &e))?;
         Ok(con)
     }
 
+    /// The master named `master`, asked of each sentinel in turn until one
+    /// names a node that says it is a master; all of it before `deadline`.
+    fn find_master(
+        &self,
+        url: &RedisUrl,
+        master: &str,
+        db: i64,
+        deadline: Instant,
+    ) -> Result<redis::Connection> {
+        let mut why = Vec::new();
+        for (host, port) in &url.nodes {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                why.push("out of time".to_string());
+                break;
+            }
+            let addr = match self.ask_sentinel(url, host, *port, master, left) {
+                Ok(Some(addr)) => addr,
+                Ok(None) => {
+                    why.push(format!("sentinel {host}:{port} knows no master {master:?}"));
+                    continue;
+                }
+                Err(e) => {
+                    why.push(format!("sentinel {host}:{port}: {}", self.scrub(&e.to_string())));
+                    continue;
+                }
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            let node = url.node_url(&addr.0, addr.1, Some(db), true);
+            let mut con = match self.open(&node, left.min(self.timeout)) {
+                Ok(con) => con,
+                Err(e) => {
+                    why.push(format!("master {}:{}: {e}", addr.0, addr.1));
+                    continue;
+                }
+            };
+            // Never a replica: a sentinel that has not yet seen a failover
+            // can name the old master, now demoted.
+            let role: redis::RedisResult<Vec<redis::Value>> = redis::cmd("ROLE").query(&mut con);
+            match role.as_deref() {
+                Ok([redis::Value::BulkString(r), ..]) if r == b"master" => return Ok(con),
+                Ok(_) => why.push(format!("{}:{} is not a master", addr.0, addr.1)),
+                Err(e) => why.push(format!("{}:{}: {}", addr.0, addr.1, self.scrub(&e.to_string()))),
+            }
+        }
+        Err(Error::Redis {
+            op: "find the master through",
+            server: self.shown.clone(),
+            reason: why.join("; "),
+        })
+    }
+
+    /// The master's address as one sentinel knows it. Sentinels are asked
+    /// without credentials first (they often have none of their own), then
+    /// with the URL's if the sentinel asks for them.
+    fn ask_sentinel(
+        &self,
+        url: &RedisUrl,
+        host: &str,
+        port: u16,
+        master: &str,
+        timeout: Duration,
+    ) -> Result<Option<(String, u16)>> {
+        let ask = |with_auth: bool| -> Result<redis::RedisResult<Option<(String, u16)>>> {
+            let mut con = self.open(&url.node_url(host, port, None, with_auth), timeout)?;
+            Ok(redis::cmd("SENTINEL")
+                .arg("get-master-addr-by-name")
+                .arg(master)
+                .query::<Option<(String, u16)>>(&mut con))
+        };
+        let answer = match ask(false) {
+            Ok(Err(e)) if e.code() == Some("NOAUTH") => ask(true)?,
+            Err(Error::Redis { reason, .. }) if reason.contains("NOAUTH") => ask(true)?,
+            other => other?,
+        };
+        answer.map_err(|e| self.error("ask", &e))
+    }
+
+    /// A cluster connection through the seed nodes; redis-rs follows
+    /// `MOVED` and `ASK` and retries `TRYAGAIN` a bounded number of times.
+    fn open_cluster(&self, url: &RedisUrl) -> Result<redis::cluster::ClusterConnection> {
+        let nodes: Vec<String> = url
+            .nodes
+            .iter()
+            .map(|(h, p)| url.node_url(h, *p, None, true))
+            .collect();
+        let mut builder = redis::cluster::ClusterClient::builder(nodes)
+            .connection_timeout(self.timeout)
+            .response_timeout(self.timeout)
+            .retries(CLUSTER_RETRIES)
+            .min_retry_wait(10)
+            .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS);
+        if let Some(pem) = self.root_cert(url.tls)? {
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            });
+        }
+        builder
+            .build()
+            .and_then(|client| client.get_connection())
+            .map_err(|e| self.error("connect to", &e))
+    }
+
+    /// `text` with the password masked.
+    fn scrub(&self, text: &str) -> String {
+        match self.parsed.as_ref().ok().and_then(RedisUrl::password) {
+            Some(pw) => text.replace(pw, "***"),
+            None => text.to_string(),
+        }
+    }
+
     /// A Redis error as this crate's, the password masked.
     pub(crate) fn error(&self, op: &'static str, e: &redis::RedisError) -> Error {
-        let mut reason = e.to_string();
-        if let Some(pw) = password(&self.url) {
-            reason = reason.replace(&pw, "***");
-        }
         Error::Redis {
             op,
             server: self.shown.clone(),
-            reason,
+            reason: self.scrub(&e.to_string()),
         }
     }
 }
 
-/// The password in a Redis URL, if any.
-fn password(url: &str) -> Option<String> {
-    let parsed = reqwest::Url::parse(url).ok()?;
-    parsed
-        .password()
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-}
-
-/// The URL with any password replaced by `***`.
-pub(crate) fn mask_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "(an invalid Redis URL)".into(),
-    }
-}
+pub(crate) use crate::store::redis_url::mask_url;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            mask_url("redis://app:hunter2@10.0.0.5:6379/2"),
-            "redis://app:***@10.0.0.5:6379/2"
-        );
-        assert_eq!(mask_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
-        assert_eq!(password("redis://:pw@h:1/0").as_deref(), Some("pw"));
-    }
 
     #[test]
     fn stores_on_one_server_share_its_pool() {

@@ -175,14 +175,7 @@ impl StoreSpec {
         let ticket_dir = given.ticket_dir.filter(|p| !p.as_os_str().is_empty());
         let redis_url = given.redis_url.filter(|s| !s.trim().is_empty());
         if let Some(url) = &redis_url {
-            let ok = (url.starts_with("redis://") || url.starts_with("rediss://"))
-                && redis::Client::open(url.as_str()).is_ok();
-            if !ok {
-                return Err(Error::Config(format!(
-                    "Redis URL must be redis://[user:pass@]host[:port][/db] or rediss://..., got {:?} (WX_REDIS_URL)",
-                    mask_url(url)
-                )));
-            }
+            crate::store::redis_url::check(url, "WX_REDIS_URL")?;
         }
         let prefix = match given.redis_prefix.as_deref().map(str::trim) {
             None | Some("") => DEFAULT_REDIS_PREFIX.to_string(),
