@@ -172,7 +172,7 @@ pub const SETTINGS: [Setting; SETTING_COUNT] = [
         ..setting(
             "WX_REDIS_URL",
             c"wxtoken.redis_url",
-            "shared store: `redis://[user:pass@]host[:port][/db]`, `rediss://` for TLS (see Redis below)",
+            "shared store: `redis://[user:pass@]host[:port][/db]`, `redis+sentinel://[user:pass@]h:p[,h:p]/MASTER[/db]`, `redis+cluster://[user:pass@]h:p[,h:p]`; `rediss…` for TLS (see Redis below)",
         )
     },
     Setting {

@@ -254,10 +254,7 @@ fn an_acl_user_without_scripts_or_set_is_told_at_once() {
          user noscript on >pass-1 ~* &* +@all -evalsha -eval -script\n\
          user noset on >pass-2 ~* &* +@all -set\n",
     );
-    for (user, pass, command) in [
-        ("noscript", "pass-1", "eval"),
-        ("noset", "pass-2", "'set'"),
-    ] {
+    for (user, pass, command) in [("noscript", "pass-1", "eval"), ("noset", "pass-2", "'set'")] {
         let url = format!("redis://{user}:{pass}@127.0.0.1:{}", r.port);
         let e = host(&w, &url).get_token().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config, "{user}: {e}");

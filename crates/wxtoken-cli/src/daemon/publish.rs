@@ -138,7 +138,10 @@ impl Publish {
             return self
                 .pairs(token, expires_at)
                 .into_iter()
-                .try_for_each(|(k, v)| pool.with("publish to", |c| set(k, v).query::<()>(c)));
+                .try_for_each(|(k, v)| {
+                    let cmd = set(k, v);
+                    pool.with("publish to", |c| cmd.query::<()>(c))
+                });
         }
         let mut pipe = redis::pipe();
         pipe.atomic();

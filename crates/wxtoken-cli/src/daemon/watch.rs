@@ -111,7 +111,9 @@ fn check_published(pool: &Pool, apps: &[&Arc<Running>]) {
         published
             .iter()
             .map(|(_, keys)| {
-                pool.with("read from", |c| redis::cmd("EXISTS").arg(keys).query::<usize>(c))
+                pool.with("read from", |c| {
+                    redis::cmd("EXISTS").arg(keys).query::<usize>(c)
+                })
             })
             .collect::<wxtoken::Result<Vec<usize>>>()
     } else {

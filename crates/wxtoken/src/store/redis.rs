@@ -71,7 +71,8 @@ const NOTE_TTL_SECS: u64 = 120;
 const RELEASE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"#;
 /// The write of a refresh: the token, its expiry and its fetch time, all
 /// expiring with the token (`ARGV[4]`, Unix milliseconds).
-const WRITE: &str = r#"for i = 1, 3 do redis.call('SET', KEYS[i], ARGV[i], 'PXAT', ARGV[4]) end return 1"#;
+const WRITE: &str =
+    r#"for i = 1, 3 do redis.call('SET', KEYS[i], ARGV[i], 'PXAT', ARGV[4]) end return 1"#;
 const INVALIDATE: &str = r#"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) else return 0 end"#;
 
 /// The key names for one credential of one app.
@@ -158,7 +159,11 @@ impl RedisStore {
         let soon_ms = (unix_now() + 10) * 1000;
         self.conn
             .with("check permissions on", |c| {
-                let keys = [&self.keys.token, &self.keys.expires_at, &self.keys.fetched_at];
+                let keys = [
+                    &self.keys.token,
+                    &self.keys.expires_at,
+                    &self.keys.fetched_at,
+                ];
                 redis::cmd("MGET").arg(&keys).query::<redis::Value>(c)?;
                 redis::cmd("SET")
                     .arg(&scratch)

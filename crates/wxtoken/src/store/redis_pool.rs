@@ -42,6 +42,9 @@ type Conn = Box<dyn ConnectionLike + Send>;
 /// enough to ride out a resharding, well within the timeout.
 const CLUSTER_RETRIES: u32 = 6;
 const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 250;
+/// The pause before this module tries again itself, once redis-rs has
+/// given up on a slot being migrated (see [`RedisServer::with`]).
+const CLUSTER_PAUSE: Duration = Duration::from_millis(50);
 
 /// Connections per server and process: the refreshes in flight at once are
 /// few (one per credential, and the daemon bounds its fetches), and each
@@ -138,11 +141,15 @@ impl RedisServer {
     /// Runs `f` on a connection of the pool, connecting first if none is
     /// idle and fewer than [`MAX_CONNECTIONS`] are open, else waiting (at
     /// most the timeout) for one to come back. Any error drops the
-    /// connection, so the next call reconnects.
+    /// connection, so the next call reconnects. An idle connection found
+    /// dead (its server restarted, or failed over: a Sentinel master killed
+    /// or demoted to a replica, which answers writes with `READONLY`) is
+    /// replaced and `f` run once more on the new one, so that a long-lived
+    /// process follows a failover without failing a call.
     pub fn with<T>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
+        mut f: impl FnMut(&mut dyn ConnectionLike) -> redis::RedisResult<T>,
     ) -> Result<T> {
         let pool = self.pool.get();
         let idle = self.take(&pool)?;
@@ -153,11 +160,31 @@ impl RedisServer {
             con: None,
             keep: false,
         };
+        let reused = idle.is_some();
         let con = match idle {
             Some(con) => slot.con.insert(con),
             None => slot.con.insert(self.connect()?),
         };
-        match f(con.as_mut()) {
+        let started = Instant::now();
+        let mut result = f(con.as_mut());
+        if reused && result.as_ref().is_err_and(is_stale) {
+            slot.con = None;
+            let con = slot.con.insert(self.connect()?);
+            result = f(con.as_mut());
+        }
+        // A slot being migrated answers TRYAGAIN (the keys of a command
+        // split between the two nodes) or ASK until its keys have moved;
+        // redis-rs retries a few times, and this goes on until the
+        // timeout, so a slow resharding does not fail the call. Neither
+        // answer ran the command, so running it again is safe.
+        while let (Err(e), Some(con)) = (&result, slot.con.as_mut()) {
+            if !e.is_cluster_error() || started.elapsed() >= self.timeout {
+                break;
+            }
+            std::thread::sleep(CLUSTER_PAUSE);
+            result = f(con.as_mut());
+        }
+        match result {
             Ok(v) => Ok(v),
             Err(e) => {
                 slot.con = None;
@@ -292,7 +319,10 @@ impl RedisServer {
                     continue;
                 }
                 Err(e) => {
-                    why.push(format!("sentinel {host}:{port}: {}", self.scrub(&e.to_string())));
+                    why.push(format!(
+                        "sentinel {host}:{port}: {}",
+                        self.scrub(&e.to_string())
+                    ));
                     continue;
                 }
             };
@@ -311,7 +341,12 @@ impl RedisServer {
             match role.as_deref() {
                 Ok([redis::Value::BulkString(r), ..]) if r == b"master" => return Ok(con),
                 Ok(_) => why.push(format!("{}:{} is not a master", addr.0, addr.1)),
-                Err(e) => why.push(format!("{}:{}: {}", addr.0, addr.1, self.scrub(&e.to_string()))),
+                Err(e) => why.push(format!(
+                    "{}:{}: {}",
+                    addr.0,
+                    addr.1,
+                    self.scrub(&e.to_string())
+                )),
             }
         }
         Err(Error::Redis {
@@ -392,6 +427,14 @@ impl RedisServer {
 }
 
 pub(crate) use crate::store::redis_url::mask_url;
+
+/// An error that says the connection, not the command, is at fault: the
+/// server went away, or it is no longer the master it was.
+fn is_stale(e: &redis::RedisError) -> bool {
+    e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(e.code(), Some("READONLY" | "MASTERDOWN" | "LOADING"))
+}
 
 #[cfg(test)]
 mod tests {

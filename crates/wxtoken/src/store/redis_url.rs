@@ -99,7 +99,9 @@ impl RedisUrl {
         let nodes = hosts
             .split(',')
             .enumerate()
-        .map(|(i, h)| parse_host(h, default_port).map_err(|why| format!("address {}: {why}", i + 1)))
+            .map(|(i, h)| {
+                parse_host(h, default_port).map_err(|why| format!("address {}: {why}", i + 1))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if topology == "single" && nodes.len() != 1 {
             return Err("a redis:// URL names one server (use redis+sentinel:// or redis+cluster:// for several)".into());
@@ -158,7 +160,13 @@ impl RedisUrl {
 
     /// The one-server URL of `host:port` with this URL's TLS and
     /// credentials (`with_auth`), selecting `db` if given.
-    pub(crate) fn node_url(&self, host: &str, port: u16, db: Option<i64>, with_auth: bool) -> String {
+    pub(crate) fn node_url(
+        &self,
+        host: &str,
+        port: u16,
+        db: Option<i64>,
+        with_auth: bool,
+    ) -> String {
         let scheme = if self.tls { "rediss" } else { "redis" };
         let auth = match (&self.userinfo, with_auth) {
             (Some(u), true) => format!("{u}@"),
@@ -177,7 +185,8 @@ impl RedisUrl {
 /// Checks a setting's Redis URL: a configuration error naming the setting,
 /// the forms, and what is wrong, the password masked.
 pub(crate) fn check(url: &str, setting: &str) -> crate::error::Result<()> {
-    let single_ok = |u: &RedisUrl| u.topology != Topology::Single || redis::Client::open(url).is_ok();
+    let single_ok =
+        |u: &RedisUrl| u.topology != Topology::Single || redis::Client::open(url).is_ok();
     match RedisUrl::parse(url) {
         Ok(u) if single_ok(&u) => Ok(()),
         Ok(_) => Err(crate::error::Error::Config(format!(
@@ -186,9 +195,9 @@ pub(crate) fn check(url: &str, setting: &str) -> crate::error::Result<()> {
         ))),
         // `why` never quotes the URL's text, so it holds no password.
         Err(why) => Err(crate::error::Error::Config(format!(
-                "bad Redis URL {} ({setting}): {why}; the forms are {FORMS}",
-                mask_url(url)
-            ))),
+            "bad Redis URL {} ({setting}): {why}; the forms are {FORMS}",
+            mask_url(url)
+        ))),
     }
 }
 
@@ -273,7 +282,8 @@ mod tests {
         assert_eq!(u.nodes, vec![("10.0.0.5".to_string(), 6380)]);
         assert_eq!(u.password(), Some("p@ss"));
 
-        let s = RedisUrl::parse("rediss+sentinel://:pw@s1:26379,s2,[::1]:26380/mymaster/3").unwrap();
+        let s =
+            RedisUrl::parse("rediss+sentinel://:pw@s1:26379,s2,[::1]:26380/mymaster/3").unwrap();
         assert!(s.tls);
         assert_eq!(
             s.topology,
@@ -290,7 +300,10 @@ mod tests {
                 ("::1".to_string(), 26380)
             ]
         );
-        assert_eq!(s.node_url("10.0.0.9", 6379, Some(3), true), "rediss://:pw@10.0.0.9:6379/3");
+        assert_eq!(
+            s.node_url("10.0.0.9", 6379, Some(3), true),
+            "rediss://:pw@10.0.0.9:6379/3"
+        );
         assert_eq!(s.node_url("::1", 6379, None, false), "rediss://[::1]:6379");
 
         let c = RedisUrl::parse("redis+cluster://127.0.0.1:7000,127.0.0.1:7001").unwrap();
@@ -331,7 +344,10 @@ mod tests {
             mask_url("redis+cluster://:hunter2@a:1,b:2"),
             "redis+cluster://:***@a:1,b:2"
         );
-        assert_eq!(mask_url("redis://:hunter2@a:1,b:2"), "(an invalid Redis URL)");
+        assert_eq!(
+            mask_url("redis://:hunter2@a:1,b:2"),
+            "(an invalid Redis URL)"
+        );
         let parsed = RedisUrl::parse("redis+cluster://:hunter2@a:1").unwrap();
         assert!(!format!("{parsed:?}").contains("hunter2"));
     }

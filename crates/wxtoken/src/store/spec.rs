@@ -307,6 +307,42 @@ mod tests {
     }
 
     #[test]
+    fn every_redis_url_form_is_accepted_and_a_bad_one_refused_without_its_password() {
+        for url in [
+            "redis://127.0.0.1:6379/0",
+            "rediss://:pw@cache.internal:6380/1",
+            "redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/mymaster/2",
+            "rediss+sentinel://10.0.0.1/mymaster",
+            "redis+cluster://u:pw@10.0.0.1:7000,10.0.0.2:7000",
+            "rediss+cluster://10.0.0.1:7000",
+        ] {
+            let s = spec(None, Some(url));
+            assert_eq!(s.kind(), "redis", "{url}");
+            let shown = format!("{:?} {:?}", s.describe(), s);
+            assert!(!shown.contains("pw@"), "{url}: {shown}");
+        }
+        for bad in [
+            "redis+sentinel://:hunter2pw@10.0.0.1:26379",
+            "redis+cluster://:hunter2pw@10.0.0.1:7000/4",
+            "redis://:hunter2pw@a:1,b:2",
+            "memcached://:hunter2pw@h:1",
+        ] {
+            let e = StoreSpec::parse(StoreGiven {
+                redis_url: Some(bad.into()),
+                app_id: "wx1".into(),
+                ..StoreGiven::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("WX_REDIS_URL") && e.contains("redis+sentinel://"),
+                "{e}"
+            );
+            assert!(!e.contains("hunter2pw"), "{e}");
+        }
+    }
+
+    #[test]
     fn tickets_live_beside_the_token_or_in_their_own_directory() {
         let jsapi = Credential::Ticket(TicketKind::Jsapi);
         let (t, e) = spec(None, None).paths(jsapi).unwrap();
