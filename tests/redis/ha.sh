@@ -140,6 +140,7 @@ spawn M_PID TERM redis-server "$sen/$m.conf" >"$sen/$m.log" 2>&1
 spawn R1_PID TERM redis-server "$sen/$r1.conf" >"$sen/$r1.log" 2>&1
 spawn R2_PID TERM redis-server "$sen/$r2.conf" >"$sen/$r2.log" 2>&1
 sentinels=()
+spids=()
 for n in 1 2 3; do
     s=$(free_port)
     sentinels+=("$s")
@@ -154,6 +155,7 @@ sentinel down-after-milliseconds wxmaster 1000
 sentinel failover-timeout wxmaster 10000
 CONF
     spawn S_PID TERM redis-server "$sen/s$s.conf" --sentinel >"$sen/s$s.log" 2>&1
+    spids+=("$S_PID")
 done
 # Ready when every sentinel sees the master, both replicas and the other two
 # sentinels (they find each other through the master, every 2 s or so).
@@ -231,6 +233,18 @@ wait "$long_pid"
 check "a long-lived PHP process follows the failover: its next read finds the new master's token; invalidate, get, get agree ($(cat "$sen/long.out"))" \
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["after"] == sys.argv[2] != d["first"] and d["fresh"] == d["again"] and d["fresh"] not in ("", d["after"]), d' "$sen/long.out" "$g3"
 check "… and it never wrote to a replica (no READONLY reached it)" bash -c '! grep -q READONLY "$1"' _ "$sen/long.out"
+# Every sentinel gone: no master can be found. A process with no token read
+# before gets a store error naming what it tried, and nobody fetches.
+for p in "${spids[@]}"; do stop_group "$p"; done
+calls0=$(mock_stat token_calls)
+t0=$SECONDS
+"$bin/wxtoken" get >"$sen/nosentinel.out" 2>&1
+rc_ns=$?
+check "sentinels all stopped: get fails (exit $rc_ns) saying no sentinel answered, password masked" \
+    bash -c '[ "$1" -ne 0 ] && grep -q "find the master through" "$2" && grep -q "sentinel 127.0.0.1" "$2" && ! grep -qF "$3" "$2"' \
+    _ "$rc_ns" "$sen/nosentinel.out" "$PASS"
+check "… within the timeout ($((SECONDS - t0)) s; wide bound ${WX_HTTP_TIMEOUT} s + 30 s), with no upstream call" \
+    test $((SECONDS - t0)) -le $((WX_HTTP_TIMEOUT + 30)) -a "$(mock_stat token_calls)" = "$calls0"
 unset WX_REDIS_URL
 stop_groups
 
