@@ -61,8 +61,17 @@ fn read_batch(pool: &Pool, apps: &[&Arc<Running>]) {
             keys.push(k.expires_at.as_str());
         }
     }
-    let read: wxtoken::Result<Vec<Option<Vec<u8>>>> =
-        pool.with("read from", |c| redis::cmd("MGET").arg(&keys).query(c));
+    let mget = || -> wxtoken::Result<Vec<Option<Vec<u8>>>> {
+        pool.with("read from", |c| redis::cmd("MGET").arg(&keys).query(c))
+    };
+    // On a Cluster redis-rs splits the MGET by slot but does not follow a
+    // MOVED in it: after a slot moved, the batch fails once. The failed
+    // connection is dropped, and a new one starts from the cluster's
+    // current slot map, so one more try tells a moved slot from an outage.
+    let read = match mget() {
+        Err(_) if pool.is_cluster() => mget(),
+        read => read,
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

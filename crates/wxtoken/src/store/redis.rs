@@ -191,7 +191,7 @@ impl RedisStore {
                 Error::Redis { reason, server, .. } if reason.to_uppercase().contains("NOPERM") => {
                     Error::Config(format!(
                         "the Redis user at {server} may not run a command the cache needs \
-                         (MGET, SET, EVALSHA, EVAL, SCRIPT LOAD, GET, DEL on its keys): {reason} \
+                         (MGET, SET, EVALSHA, EVAL, SCRIPT LOAD, GET, DEL on its keys; ROLE under Sentinel): {reason} \
                          (WX_REDIS_URL)"
                     ))
                 }
@@ -265,14 +265,23 @@ impl TokenStore for RedisStore {
         self.check_permissions()?;
         let owner = random_owner();
         let ms = self.lock_ttl.as_millis() as u64;
+        let mut runs = 0;
         let set: Option<String> = self.conn.with("lock", |c| {
-            redis::cmd("SET")
+            runs += 1;
+            let set: Option<String> = redis::cmd("SET")
                 .arg(&self.keys.lock)
                 .arg(&owner)
                 .arg("NX")
                 .arg("PX")
                 .arg(ms)
-                .query(c)
+                .query(c)?;
+            // Run again (the connection died after the first run may have
+            // taken the lock): a lock that is already ours is held, not busy.
+            if set.is_none() && runs > 1 {
+                let holder: Option<String> = redis::cmd("GET").arg(&self.keys.lock).query(c)?;
+                return Ok(holder.filter(|h| *h == owner));
+            }
+            Ok(set)
         })?;
         Ok(match set {
             Some(_) => LockOutcome::Held(Box::new(RedisLock {

@@ -25,6 +25,7 @@
 //! sentinels and masters with no timeout: a sentinel that does not answer
 //! would hang every caller.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -37,11 +38,16 @@ use crate::store::redis_url::{RedisUrl, Topology};
 /// A connection of any topology.
 type Conn = Box<dyn ConnectionLike + Send>;
 
-/// How often a cluster command is retried after a redirection or a
-/// `TRYAGAIN` (a slot being migrated), and the longest pause between tries:
-/// enough to ride out a resharding, well within the timeout.
-const CLUSTER_RETRIES: u32 = 6;
+/// How often redis-rs retries a cluster command after a redirection, a
+/// `TRYAGAIN` or a timeout, and the longest pause between tries. Few: a
+/// read timeout counts as a retry too, and each try may take the response
+/// timeout (the Redis timeout divided by the tries), so a paused node costs
+/// about one Redis timeout, not several. A slot being migrated is waited
+/// out by [`RedisServer::with`] itself, until the Redis timeout.
+const CLUSTER_RETRIES: u32 = 2;
 const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 250;
+/// The least time a sentinel is given to answer, however many there are.
+const MIN_SENTINEL_WAIT: Duration = Duration::from_millis(250);
 /// The pause before this module tries again itself, once redis-rs has
 /// given up on a slot being migrated (see [`RedisServer::with`]).
 const CLUSTER_PAUSE: Duration = Duration::from_millis(50);
@@ -79,6 +85,8 @@ pub struct RedisServer {
     ca_file: Option<std::path::PathBuf>,
     timeout: Duration,
     pool: PerProcess<Pool>,
+    /// Which sentinel answered last (an index into the URL's list).
+    last_sentinel: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -133,6 +141,7 @@ impl RedisServer {
             ca_file: key.1.clone(),
             timeout,
             pool: PerProcess::new(Pool::default),
+            last_sentinel: AtomicUsize::new(0),
         });
         servers.push((key, server.clone()));
         server
@@ -298,6 +307,10 @@ impl RedisServer {
 
     /// The master named `master`, asked of each sentinel in turn until one
     /// names a node that says it is a master; all of it before `deadline`.
+    /// Each sentinel gets its share of the time (at least
+    /// [`MIN_SENTINEL_WAIT`]), so one that accepts connections but never
+    /// answers cannot use up the others' turn; the one that answered last is
+    /// asked first next time.
     fn find_master(
         &self,
         url: &RedisUrl,
@@ -305,14 +318,18 @@ impl RedisServer {
         db: i64,
         deadline: Instant,
     ) -> Result<redis::Connection> {
+        let n = url.nodes.len().max(1);
+        let share = (self.timeout / n as u32).max(MIN_SENTINEL_WAIT);
+        let first = self.last_sentinel.load(Ordering::Relaxed) % n;
         let mut why = Vec::new();
-        for (host, port) in &url.nodes {
+        for i in (0..n).map(|k| (first + k) % n) {
+            let (host, port) = &url.nodes[i];
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 why.push("out of time".to_string());
                 break;
             }
-            let addr = match self.ask_sentinel(url, host, *port, master, left) {
+            let addr = match self.ask_sentinel(url, host, *port, master, left.min(share)) {
                 Ok(Some(addr)) => addr,
                 Ok(None) => {
                     why.push(format!("sentinel {host}:{port} knows no master {master:?}"));
@@ -328,7 +345,7 @@ impl RedisServer {
             };
             let left = deadline.saturating_duration_since(Instant::now());
             let node = url.node_url(&addr.0, addr.1, Some(db), true);
-            let mut con = match self.open(&node, left.min(self.timeout)) {
+            let mut con = match self.open(&node, left.max(MIN_SENTINEL_WAIT)) {
                 Ok(con) => con,
                 Err(e) => {
                     why.push(format!("master {}:{}: {e}", addr.0, addr.1));
@@ -336,18 +353,36 @@ impl RedisServer {
                 }
             };
             // Never a replica: a sentinel that has not yet seen a failover
-            // can name the old master, now demoted.
+            // can name the old master, now demoted. A user without `ROLE`
+            // (it is in the @admin and @dangerous ACL categories) cannot ask;
+            // a replica would refuse its writes with READONLY anyway, which
+            // `with` answers by asking the sentinels again.
             let role: redis::RedisResult<Vec<redis::Value>> = redis::cmd("ROLE").query(&mut con);
-            match role.as_deref() {
-                Ok([redis::Value::BulkString(r), ..]) if r == b"master" => return Ok(con),
-                Ok(_) => why.push(format!("{}:{} is not a master", addr.0, addr.1)),
-                Err(e) => why.push(format!(
-                    "{}:{}: {}",
-                    addr.0,
-                    addr.1,
-                    self.scrub(&e.to_string())
-                )),
+            let is_master = match role.as_deref() {
+                Ok([redis::Value::BulkString(r), ..]) => r == b"master",
+                Ok(_) => false,
+                Err(e) if e.code() == Some("NOPERM") => true,
+                Err(e) => {
+                    why.push(format!(
+                        "{}:{}: {}",
+                        addr.0,
+                        addr.1,
+                        self.scrub(&e.to_string())
+                    ));
+                    continue;
+                }
+            };
+            if !is_master {
+                why.push(format!("{}:{} is not a master", addr.0, addr.1));
+                continue;
             }
+            // The connection joins the pool: its waits are the pool's, not
+            // what was left of this search.
+            con.set_read_timeout(Some(self.timeout))
+                .and_then(|()| con.set_write_timeout(Some(self.timeout)))
+                .map_err(|e| self.error("configure", &e))?;
+            self.last_sentinel.store(i, Ordering::Relaxed);
+            return Ok(con);
         }
         Err(Error::Redis {
             op: "find the master through",
@@ -356,9 +391,9 @@ impl RedisServer {
         })
     }
 
-    /// The master's address as one sentinel knows it. Sentinels are asked
-    /// without credentials first (they often have none of their own), then
-    /// with the URL's if the sentinel asks for them.
+    /// The master's address as one sentinel knows it, within `timeout`.
+    /// Sentinels are asked without credentials first (they often have none
+    /// of their own), then with the URL's if the sentinel asks for them.
     fn ask_sentinel(
         &self,
         url: &RedisUrl,
@@ -367,8 +402,10 @@ impl RedisServer {
         master: &str,
         timeout: Duration,
     ) -> Result<Option<(String, u16)>> {
+        let deadline = Instant::now() + timeout;
         let ask = |with_auth: bool| -> Result<redis::RedisResult<Option<(String, u16)>>> {
-            let mut con = self.open(&url.node_url(host, port, None, with_auth), timeout)?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut con = self.open(&url.node_url(host, port, None, with_auth), left)?;
             Ok(redis::cmd("SENTINEL")
                 .arg("get-master-addr-by-name")
                 .arg(master)
@@ -391,8 +428,8 @@ impl RedisServer {
             .map(|(h, p)| url.node_url(h, *p, None, true))
             .collect();
         let mut builder = redis::cluster::ClusterClient::builder(nodes)
-            .connection_timeout(self.timeout)
-            .response_timeout(self.timeout)
+            .connection_timeout(self.timeout / (CLUSTER_RETRIES + 1))
+            .response_timeout(self.timeout / (CLUSTER_RETRIES + 1))
             .retries(CLUSTER_RETRIES)
             .min_retry_wait(10)
             .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS);

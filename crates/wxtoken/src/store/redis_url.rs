@@ -78,6 +78,16 @@ impl RedisUrl {
             "rediss+cluster" => (true, "cluster"),
             other => return Err(format!("unknown scheme {other:?}")),
         };
+        // The authority ends at the first `/`, `?` or `#`; an `@` after it
+        // would be part of a password that was not percent-encoded, which
+        // other parsers read differently (and masking could miss).
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if rest[end..].contains('@') {
+            return Err(
+                "an '@' after the host: percent-encode special characters in the password (@ is %40, # is %23, / is %2F, ? is %3F)"
+                    .into(),
+            );
+        }
         let rest = rest.split(['?', '#']).next().unwrap_or_default();
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i + 1..]),
@@ -207,9 +217,22 @@ fn parse_host(text: &str, default_port: u16) -> Result<(String, u16), String> {
         let (h, after) = v6
             .split_once(']')
             .ok_or("an IPv6 address without its closing bracket")?;
-        (h, after.strip_prefix(':'))
+        match after {
+            "" => (h, None),
+            _ => (
+                h,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or("only :port may follow an IPv6 address")?,
+                ),
+            ),
+        }
     } else {
         match text.rsplit_once(':') {
+            Some((h, _)) if h.contains(':') => {
+                return Err("an IPv6 address goes in brackets: [::1]:6379".into())
+            }
             Some((h, p)) => (h, Some(p)),
             None => (text, None),
         }
@@ -324,6 +347,10 @@ mod tests {
             "redis+cluster://h:1,,h:2",
             "rediss://h/x/y",
             "no scheme",
+            "redis://u:6379#pw@h",
+            "redis+sentinel://u:12/x@h",
+            "redis://fe80::1",
+            "redis://[::1]junk",
         ] {
             assert!(RedisUrl::parse(bad).is_err(), "{bad}");
         }
