@@ -16,6 +16,8 @@
 //! own key or files, under the same policy; [`StoreSpec`](crate::StoreSpec)
 //! says which store a configuration names and opens it for any credential.
 
+pub(crate) mod database;
+pub(crate) mod db_pool;
 pub(crate) mod files;
 pub(crate) mod redis;
 pub(crate) mod redis_pool;

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use crate::credential::Credential;
 use crate::error::{Error, Result};
+use crate::store::database::DatabaseStore;
+use crate::store::db_pool::{mask_db_url, parse_url, DbUrl, Dialect};
 use crate::store::files::FileStore;
 use crate::store::redis::RedisStore;
 use crate::store::redis_pool::mask_url;
@@ -24,6 +26,9 @@ pub const DEFAULT_TOKEN_FILE: &str = "token.txt";
 pub const DEFAULT_EXPIRY_FILE: &str = "expiry.txt";
 /// Default prefix of the Redis keys.
 pub const DEFAULT_REDIS_PREFIX: &str = "wxtoken";
+
+/// Default prefix of the database table's name (`wxtoken_credentials`).
+pub const DEFAULT_DATABASE_PREFIX: &str = "wxtoken";
 
 /// The legacy files: the token pair, and the tickets' pairs beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -115,12 +120,52 @@ impl RedisSpec {
     }
 }
 
+/// A MySQL/MariaDB or PostgreSQL database and the prefix of its table.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct DatabaseSpec {
+    pub(crate) url: String,
+    pub(crate) parsed: DbUrl,
+    pub(crate) prefix: String,
+    pub(crate) ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for DatabaseSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("DatabaseSpec")
+            .field("url", &mask_db_url(&self.url))
+            .field("table", &self.table())
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
+impl DatabaseSpec {
+    /// The table every credential of every app lives in:
+    /// `{prefix}_credentials`, one row per app key and credential.
+    pub fn table(&self) -> String {
+        format!("{}_credentials", self.prefix)
+    }
+
+    /// `MySQL` (MariaDB too) or `PostgreSQL`.
+    pub fn dialect(&self) -> Dialect {
+        self.parsed.dialect
+    }
+
+    /// The URL with its password masked.
+    pub fn shown_url(&self) -> String {
+        mask_db_url(&self.url)
+    }
+}
+
 /// Where every credential of a configuration lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StoreSpec {
     files: FilesSpec,
     /// A store shared between hosts, used instead of the files.
     redis: Option<RedisSpec>,
+    /// A database shared between hosts, used instead of the files.
+    database: Option<DatabaseSpec>,
 }
 
 /// The store settings as given (text, unchecked).
@@ -132,6 +177,8 @@ pub(crate) struct StoreGiven {
     pub(crate) redis_url: Option<String>,
     pub(crate) redis_prefix: Option<String>,
     pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) database_url: Option<String>,
+    pub(crate) database_prefix: Option<String>,
     /// WeCom's agent id: the default file names carry it (`token_ID.txt`).
     pub(crate) file_suffix: Option<String>,
     /// The app id, which names the tickets' files where apps may share a
@@ -142,6 +189,11 @@ pub(crate) struct StoreGiven {
 impl StoreSpec {
     /// Checks the store settings, naming the first bad one.
     pub(crate) fn parse(given: StoreGiven) -> Result<StoreSpec> {
+        let redis_given = given
+            .redis_url
+            .as_deref()
+            .is_some_and(|s| !s.trim().is_empty());
+        let database = parse_database(&given, redis_given)?;
         let legacy_name = given
             .token_file
             .as_deref()
@@ -196,6 +248,7 @@ impl StoreSpec {
             }
         };
         Ok(StoreSpec {
+            database,
             files: FilesSpec {
                 token_file,
                 expiry_file,
@@ -210,12 +263,18 @@ impl StoreSpec {
         })
     }
 
-    /// `"files"` or `"redis"`.
+    /// `"files"`, `"redis"`, `"mysql"` or `"postgres"`.
     pub fn kind(&self) -> &'static str {
-        match self.redis {
-            Some(_) => "redis",
-            None => "files",
+        match (&self.redis, &self.database) {
+            (Some(_), _) => "redis",
+            (None, Some(db)) => db.dialect().as_str(),
+            (None, None) => "files",
         }
+    }
+
+    /// The database store, if one is configured (the files are then unused).
+    pub fn database(&self) -> Option<&DatabaseSpec> {
+        self.database.as_ref()
     }
 
     /// The file settings (always set: the defaults when not given).
@@ -230,11 +289,11 @@ impl StoreSpec {
 
     /// The files of `credential`, if the files are the store.
     pub fn paths(&self, credential: Credential) -> Option<(PathBuf, PathBuf)> {
-        self.redis.is_none().then(|| self.files.paths(credential))
+        (self.redis.is_none() && self.database.is_none()).then(|| self.files.paths(credential))
     }
 
     /// The store settings as `(environment name, value)`, password masked.
-    pub(crate) fn describe(&self) -> [(&'static str, String); 5] {
+    pub(crate) fn describe(&self) -> [(&'static str, String); 7] {
         let path = |p: &Path| p.display().to_string();
         [
             ("WX_TOKEN_FILE", path(&self.files.token_file)),
@@ -259,6 +318,19 @@ impl StoreSpec {
                     .map_or(DEFAULT_REDIS_PREFIX, |r| r.prefix.as_str())
                     .to_string(),
             ),
+            (
+                "WX_DATABASE_URL",
+                self.database
+                    .as_ref()
+                    .map_or_else(|| "(none)".into(), DatabaseSpec::shown_url),
+            ),
+            (
+                "WX_DATABASE_PREFIX",
+                self.database
+                    .as_ref()
+                    .map_or(DEFAULT_DATABASE_PREFIX, |d| d.prefix.as_str())
+                    .to_string(),
+            ),
         ]
     }
 
@@ -273,12 +345,108 @@ impl StoreSpec {
     ) -> Arc<dyn TokenStore> {
         match &self.redis {
             Some(redis) => Arc::new(RedisStore::new(redis, app_key, credential, http_timeout)),
+            None if self.database.is_some() => {
+                let db = self.database.as_ref().expect("checked just above");
+                Arc::new(DatabaseStore::new(db, app_key, credential, http_timeout))
+            }
             None => {
                 let (token, expiry) = self.files.paths(credential);
                 Arc::new(FileStore::new(token, expiry))
             }
         }
     }
+}
+
+/// The database settings, checked: a URL of a known form, a prefix that is
+/// a plain SQL identifier, and not Redis as well.
+fn parse_database(given: &StoreGiven, redis_too: bool) -> Result<Option<DatabaseSpec>> {
+    let Some(url) = given
+        .database_url
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    if redis_too {
+        return Err(Error::Config(
+            "both a Redis server and a database are set as the store; set only one \
+             (WX_REDIS_URL, WX_DATABASE_URL)"
+                .into(),
+        ));
+    }
+    let parsed = parse_url(url.trim()).map_err(|why| {
+        Error::Config(format!(
+            "database URL must be mysql://user:pass@host[:port]/db or postgres://user:pass@host[:port]/db \
+             [?sslmode=require], got {:?}: {why} (WX_DATABASE_URL)",
+            mask_db_url(url)
+        ))
+    })?;
+    let prefix = database_prefix(given.database_prefix.as_deref())?;
+    Ok(Some(DatabaseSpec {
+        url: url.trim().to_string(),
+        parsed,
+        prefix,
+        ca_file: given.ca_file.clone().filter(|p| !p.as_os_str().is_empty()),
+    }))
+}
+
+/// The table prefix, checked: a plain SQL identifier, so it needs no quoting
+/// in any dialect.
+fn database_prefix(given: Option<&str>) -> Result<String> {
+    match given.map(str::trim) {
+        None | Some("") => Ok(DEFAULT_DATABASE_PREFIX.to_string()),
+        Some(p)
+            if p.len() <= 48
+                && p.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Ok(p.to_string())
+        }
+        Some(p) => Err(Error::Config(format!(
+            "database table prefix must be letters, digits and _ (at most 48), got {:?} (WX_DATABASE_PREFIX)",
+            p.chars().take(64).collect::<String>()
+        ))),
+    }
+}
+
+/// The DDL of the table for `dialect` (`mysql`, `mariadb`, `postgres`,
+/// `postgresql`), or when none is named, for the database `url` names; the
+/// table named by `prefix`.
+pub(crate) fn database_schema(
+    dialect: Option<&str>,
+    url: Option<&str>,
+    prefix: Option<&str>,
+) -> Result<String> {
+    let dialect = match (dialect.map(str::trim), url.filter(|u| !u.trim().is_empty())) {
+        (Some("mysql" | "mariadb"), _) => Dialect::Mysql,
+        (Some("postgres" | "postgresql"), _) => Dialect::Postgres,
+        (Some(other), _) => {
+            return Err(Error::Config(format!(
+                "unknown database {:?}: use mysql or postgres",
+                other.chars().take(32).collect::<String>()
+            )))
+        }
+        (None, Some(url)) => {
+            parse_url(url.trim())
+                .map_err(|why| {
+                    Error::Config(format!(
+                        "bad database URL {}: {why} (WX_DATABASE_URL)",
+                        mask_db_url(url)
+                    ))
+                })?
+                .dialect
+        }
+        (None, None) => {
+            return Err(Error::Config(
+                "name the database (mysql or postgres), or set WX_DATABASE_URL".into(),
+            ))
+        }
+    };
+    let prefix = database_prefix(prefix)?;
+    Ok(format!(
+        "{};\n",
+        crate::store::database::schema(dialect, &format!("{prefix}_credentials"))
+    ))
 }
 
 /// See [`FilesSpec::suffix`].
