@@ -163,7 +163,9 @@ impl Running {
                     store,
                 }
             }
-            Some(_) => Store::Own {
+            // Other Redis forms, and a database: the core's store, read per
+            // app by the watcher through a passive reader of its own.
+            _ if app.config.store().kind() != "files" => Store::Own {
                 cache: Arc::new(
                     TokenCache::builder(app.config.clone())
                         .source(source.clone())
@@ -171,7 +173,7 @@ impl Running {
                 ),
                 reader: Arc::new(TokenCache::new(reader_config.clone())),
             },
-            None => Store::Files,
+            _ => Store::Files,
         };
         let publish_pool = app
             .publish

@@ -131,6 +131,10 @@ pub fn load(file: &Path) -> Result<Vec<App>> {
 fn store_of(c: &Config) -> String {
     match c.redis_url() {
         Some(url) => format!("redis {url} {} {}", c.redis_prefix(), c.app_key()),
+        None if c.store().database().is_some() => {
+            let db = c.store().database().expect("checked just above");
+            format!("database {} {} {}", db.shown_url(), db.table(), c.app_key())
+        }
         None => {
             let p = c.token_file();
             format!(
