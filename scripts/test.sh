@@ -65,6 +65,7 @@ step fpm "$MAKE" --no-print-directory test-fpm
 step deb "$MAKE" --no-print-directory test-deb
 step security "$MAKE" --no-print-directory test-security
 step redis "$MAKE" --no-print-directory test-redis
+step db "$MAKE" --no-print-directory test-db
 step daemon "$MAKE" --no-print-directory test-daemon
 
 echo
