@@ -164,9 +164,11 @@ pub(crate) fn parse_url(url: &str) -> std::result::Result<DbUrl, String> {
                     "require" | "required" | "verify-ca" | "verify-full" | "verify-identity" => {
                         true
                     }
-                    _ => return Err(format!(
+                    _ => {
+                        return Err(format!(
                         "sslmode must be disable, require, verify-ca or verify-full, got {value:?}"
-                    )),
+                    ))
+                    }
                 }
             }
             other => {

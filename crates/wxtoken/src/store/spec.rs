@@ -525,6 +525,56 @@ mod tests {
     }
 
     #[test]
+    fn a_database_store_is_checked_and_never_shows_its_password() {
+        let given = |url: &str, redis: Option<&str>, prefix: Option<&str>| {
+            StoreSpec::parse(StoreGiven {
+                database_url: Some(url.into()),
+                redis_url: redis.map(Into::into),
+                database_prefix: prefix.map(Into::into),
+                ..StoreGiven::default()
+            })
+        };
+        let s = given("mysql://wx:hunter2pw@127.0.0.1:3306/wxdb", None, None).unwrap();
+        assert_eq!(s.kind(), "mysql");
+        assert_eq!(s.database().unwrap().table(), "wxtoken_credentials");
+        assert!(s.paths(Credential::AccessToken).is_none(), "no files");
+        let shown = format!("{s:?} {:?}", s.describe());
+        assert!(
+            !shown.contains("hunter2pw") && shown.contains("***"),
+            "{shown}"
+        );
+        let p = given(
+            "postgresql://wx:pw@db/wxdb?sslmode=require",
+            None,
+            Some("site1"),
+        )
+        .unwrap();
+        assert_eq!(p.kind(), "postgres");
+        assert_eq!(p.database().unwrap().table(), "site1_credentials");
+        // Redis and a database at once: which one would be shared?
+        let both = given("mysql://wx:pw@h/db", Some("redis://127.0.0.1"), None).unwrap_err();
+        let text = both.to_string();
+        assert!(
+            text.contains("WX_REDIS_URL") && text.contains("WX_DATABASE_URL"),
+            "{text}"
+        );
+        for (url, prefix) in [
+            ("mysql://wx:hunter2pw@h/db?sslmode=prefer", None),
+            ("mysql://wx:pw@h/db", Some("bad-prefix")),
+            ("mysql://wx:pw@h/db", Some("1abc")),
+            ("http://wx:pw@h/db", None),
+        ] {
+            let e = given(url, None, prefix).unwrap_err().to_string();
+            assert!(e.contains("WX_DATABASE"), "{e}");
+            assert!(!e.contains("hunter2pw"), "{e}");
+        }
+        assert!(database_schema(Some("postgres"), None, Some("x"))
+            .unwrap()
+            .starts_with("CREATE TABLE IF NOT EXISTS x_credentials ("));
+        assert!(database_schema(None, None, None).is_err());
+    }
+
+    #[test]
     fn redis_keys_per_credential_share_the_app_slot() {
         let s = spec(None, Some("redis://127.0.0.1"));
         let r = s.redis().unwrap();
