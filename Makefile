@@ -23,10 +23,11 @@ help: ## this list: every target, one line each
 # python3-venv for the daemon tests' Python packages (mk/daemon.mk), php-fpm,
 # nginx and wrk for the production-stack tests (tests/fpm), strace to kill a
 # refresh at each of its steps (tests/crash), mariadb-server and postgresql
-# (with their clients) for the database store's tests (tests/db).
+# (with their clients) and openssl (a test CA) for the database store's
+# tests (tests/db).
 APT_PACKAGES := php-dev php-cli libclang-dev valgrind pkg-config curl gcc g++ make python3 \
 	python3-venv redis-server redis-tools util-linux php-fpm nginx wrk strace \
-	mariadb-server mariadb-client postgresql postgresql-client
+	mariadb-server mariadb-client postgresql postgresql-client openssl
 
 deps: ## install the Debian packages the project needs (as root), or list them
 	@missing=""; for p in $(APT_PACKAGES); do \

@@ -39,6 +39,25 @@ if [ "$(id -u)" = 0 ]; then
 fi
 own_dir() { mkdir -p "$2" && if [ "$(id -u)" = 0 ]; then chown "$1" "$2"; fi; }
 
+# A CA and a server certificate for 127.0.0.1: both servers offer TLS, and
+# a user of each may only connect with it.
+tls=$WX_TMP/tls
+mkdir -p "$tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=wxtoken test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.crt" >/dev/null 2>&1 &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$tls/server.key" \
+        -out "$tls/server.csr" >/dev/null 2>&1 &&
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$tls/ext.cnf" &&
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial \
+        -days 2 -extfile "$tls/ext.cnf" -out "$tls/server.crt" >/dev/null 2>&1 ||
+    fail "openssl makes a test CA and certificate"
+# own_tls USER DIR: the certificate and key, readable by the server only.
+own_tls() {
+    cp "$tls/server.crt" "$tls/server.key" "$tls/ca.crt" "$2/" &&
+        chmod 600 "$2/server.key" &&
+        if [ "$(id -u)" = 0 ]; then chown "$1" "$2/server.crt" "$2/server.key" "$2/ca.crt"; fi
+}
+
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -n "$PG_BIN" ] || PG_BIN=$(dirname "$(command -v postgres || command -v initdb || echo /nonexistent/x)")
 
@@ -55,7 +74,8 @@ own_dir "${my_user:-}" "$mydir"
 start_mariadb() {
     spawn MY_PID TERM "${AS_MY[@]}" mariadbd --no-defaults --datadir="$mydir/data" \
         --socket="$mydir/sock" --port="$my_port" --bind-address=127.0.0.1 --skip-name-resolve \
-        --pid-file="$mydir/pid" --log-error="$mydir/error.log" >>"$mydir/out.log" 2>&1
+        --pid-file="$mydir/pid" --log-error="$mydir/error.log" --ssl-cert="$mydir/server.crt" \
+        --ssl-key="$mydir/server.key" --ssl-ca="$mydir/ca.crt" >>"$mydir/out.log" 2>&1
     wait_for my_root -e 'SELECT 1' >/dev/null 2>&1
 }
 my_root() { mariadb --no-defaults -uroot --socket="$mydir/sock" "$@"; }
@@ -65,6 +85,7 @@ my_as() { # my_as USER SQL...: a statement as that user, over TCP, tab-separated
     mariadb --no-defaults -h127.0.0.1 -P"$my_port" -u"$user" -p"$DB_PASS" -N -B wxdb -e "$*"
 }
 my_setup() {
+    own_tls "${my_user:-}" "$mydir" &&
     "${AS_MY[@]}" mariadb-install-db --no-defaults --datadir="$mydir/data" \
         --auth-root-authentication-method=normal --skip-test-db >"$mydir/install.log" 2>&1 &&
         start_mariadb &&
@@ -74,6 +95,8 @@ CREATE USER 'wx'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
 GRANT ALL ON wxdb.* TO 'wx'@'127.0.0.1';
 CREATE USER 'nocreate'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
 GRANT SELECT, INSERT, UPDATE ON wxdb.* TO 'nocreate'@'127.0.0.1';
+CREATE USER 'tlsonly'@'127.0.0.1' IDENTIFIED BY '$DB_PASS' REQUIRE SSL;
+GRANT ALL ON wxdb.* TO 'tlsonly'@'127.0.0.1';
 SQL
 }
 
@@ -86,6 +109,7 @@ start_postgres() {
     # them; the log goes to spawn's output.
     spawn PG_PID INT "${AS_PG[@]}" "$PG_BIN/postgres" -D "$pgdir/data" -p "$pg_port" -k "$pgdir" \
         -c listen_addresses=127.0.0.1 -c "log_line_prefix=%u@%d " -c logging_collector=off \
+        -c ssl=on -c "ssl_cert_file=$pgdir/server.crt" -c "ssl_key_file=$pgdir/server.key" \
         >>"$pgdir/server.log" 2>&1
     wait_for pg_root -c 'SELECT 1' >/dev/null 2>&1
 }
@@ -96,18 +120,23 @@ pg_as() { # pg_as USER SQL...: a statement as that user, over TCP, unaligned
     PGPASSWORD=$DB_PASS psql -X -q -h 127.0.0.1 -p "$pg_port" -U "$user" -d wxdb -At -F $'\t' -c "$*"
 }
 pg_setup() {
+    own_tls "${pg_user:-}" "$pgdir" &&
     "${AS_PG[@]}" "$PG_BIN/initdb" -D "$pgdir/data" -U pgadmin --auth-local=trust \
         --auth-host=scram-sha-256 >"$pgdir/install.log" 2>&1 &&
+        # `tlsonly` may connect only over TLS.
+        sed -i '1i hostnossl all tlsonly 0.0.0.0/0 reject' "$pgdir/data/pg_hba.conf" &&
         start_postgres &&
         pg_root <<SQL
 CREATE ROLE wx LOGIN PASSWORD '$DB_PASS';
 CREATE ROLE counted LOGIN PASSWORD '$DB_PASS';
 ALTER ROLE counted SET log_statement = 'all';
 CREATE ROLE nocreate LOGIN PASSWORD '$DB_PASS';
+CREATE ROLE tlsonly LOGIN PASSWORD '$DB_PASS';
 CREATE DATABASE wxdb OWNER wx;
 \c wxdb
 GRANT ALL ON SCHEMA public TO counted;
 GRANT CONNECT ON DATABASE wxdb TO nocreate;
+GRANT ALL ON SCHEMA public TO tlsonly;
 SQL
 }
 
@@ -117,7 +146,7 @@ SQL
 #   DUMP: a full dump of wxdb; COUNT_BEFORE/COUNT_AFTER: statements so far
 #   by the counted user; STOP/START: the server.
 db_suite() {
-    local name=$1 dir=$WX_TMP/race-$1 last distinct row exp now t0 secs out
+    local name=$1 dir=$WX_TMP/race-$1 last distinct row exp now t0 secs out rc
     export WX_DATABASE_URL
     WX_DATABASE_URL=$(url wx)
     mkdir -p "$dir"
@@ -173,6 +202,11 @@ db_suite() {
     DUMP >"$WX_TMP/$name.dump" 2>"$WX_TMP/$name.dump.err"
     check "$name: a full dump holds the token ($(wc -c <"$WX_TMP/$name.dump") bytes) and never the secret" \
         bash -c 'grep -qF "$2" "$1" && ! grep -qF "$3" "$1"' _ "$WX_TMP/$name.dump" "$last" "$SECRET"
+    local ticket
+    ticket=$("$bin/wxtoken" ticket jsapi 2>&1)
+    check "$name: the jsapi ticket lives in the same table, a row of its own ($ticket)" \
+        test -n "$ticket" -a "$(Q "SELECT token FROM wxtoken_credentials WHERE appid = 'wx_test_appid' AND kind = 'jsapi_ticket'")" = "$ticket" \
+        -a "$(Q "SELECT COUNT(*) FROM wxtoken_credentials")" = 2
     "$bin/wxtoken" status >"$WX_TMP/status" 2>&1
     check "$name: wxtoken status names the store, server and table, password masked" \
         bash -c 'grep -q "wxtoken_credentials" "$1" && grep -qi "$2" "$1" && ! grep -qF "$3" "$1"' \
@@ -223,6 +257,24 @@ db_suite() {
     check "$name: ... with one upstream call, and no lease left" \
         test "$(mock_stat token_calls)" = 1 -a "$(Q "SELECT COUNT(*) FROM wxtoken_credentials WHERE lock_owner IS NOT NULL")" = 0
 
+    # ------------------------------------------------ the server frozen (SIGSTOP): slow, not down
+    FREEZE
+    t0=$SECONDS
+    WX_HTTP_TIMEOUT=2 timeout 120 "$bin/wxtoken" get >"$WX_TMP/out" 2>"$WX_TMP/err"
+    rc=$?
+    secs=$((SECONDS - t0))
+    THAW
+    check "$name: server frozen: a new process gives up with the store's error (exit $rc in ${secs}s, at most 60 s): $(head -c 200 "$WX_TMP/err")" \
+        bash -c '[ "$1" = 5 ] && [ "$2" -le 60 ] && grep -q "at wx@127.0.0.1:" "$3"' _ "$rc" "$secs" "$WX_TMP/err"
+    check "$name: ... and no upstream call" test "$(mock_stat token_calls)" = 1
+
+    # ------------------------------------------------ fork
+    # A C program on the database forking while its threads are inside
+    # wx_get_token(): the pool (and PostgreSQL's runtime thread) is per
+    # process, so no child inherits a connection or a thread it lacks.
+    forks() { timeout 600 "$bin/api_dynamic" fork >"$WX_TMP/fork.out" 2>&1 || { tail -n 5 "$WX_TMP/fork.out" >&2; return 1; }; }
+    check "$name: 200 forks while 4 threads are inside wx_get_token(): every child gets the token (none hangs)" forks
+
     # ------------------------------------------------ the server stopped, then started
     mock /mock/reset >/dev/null
     local php_dir=$WX_TMP/php-$name
@@ -246,7 +298,7 @@ db_suite() {
     touch "$php_dir/stopped"
     t0=$SECONDS
     WX_HTTP_TIMEOUT=5 timeout 120 "$bin/wxtoken" get >"$WX_TMP/out" 2>"$WX_TMP/err"
-    local rc=$?
+    rc=$?
     secs=$((SECONDS - t0))
     check "$name: server stopped: a new process fails with the store's error (exit $rc in ${secs}s, at most 60 s): $(head -c 200 "$WX_TMP/err")" \
         bash -c '[ "$1" = 5 ] && [ "$2" -le 60 ] && grep -q "cannot .* at wx@127.0.0.1:" "$3" && ! grep -qF "$4" "$3"' \
@@ -286,6 +338,20 @@ db_suite() {
     out=$(WX_DATABASE_URL=$(url wx "$wrong") "$bin/wxtoken" status 2>&1)
     check "$name: ... and status shows the URL masked" bash -c '[[ "$1" != *"$2"* ]]' _ "$out" "$wrong"
 
+    # ------------------------------------------------ TLS
+    # `tlsonly` is refused without TLS by the server: a token means TLS.
+    mock /mock/reset >/dev/null
+    out=$(WX_DATABASE_URL="$(url tlsonly)?sslmode=$TLS_MODE" WX_DATABASE_PREFIX=tls WX_CA_FILE=$tls/ca.crt \
+        "$bin/wxtoken" get 2>&1)
+    check "$name: TLS (?sslmode=$TLS_MODE), the server's certificate verified against WX_CA_FILE, for a user the server refuses without TLS ($out)" \
+        test "$out" = "$(mock_stat last_token)"
+    out=$(WX_DATABASE_URL="$(url tlsonly)?sslmode=$TLS_MODE" WX_DATABASE_PREFIX=tls2 "$bin/wxtoken" get 2>&1)
+    check "$name: ... without WX_CA_FILE the unknown issuer is refused, clearly: $out" \
+        bash -c '[[ "$1" == *"(TLS)"* && ( "$1" == *"nknown"* || "$1" == *"ertificate"* ) ]]' _ "$out"
+    out=$(WX_DATABASE_URL="$(url tlsonly)" WX_DATABASE_PREFIX=tls3 "$bin/wxtoken" get 2>&1)
+    check "$name: ... and without sslmode that user is refused by the server ($out)" \
+        bash -c '[[ "$1" == *"cannot "*"at tlsonly@127.0.0.1:"* ]]' _ "$out"
+
     # ------------------------------------------------ the PHP ini entry, and the daemon
     mock /mock/reset >/dev/null
     Q "DELETE FROM wxtoken_credentials" >/dev/null
@@ -318,6 +384,17 @@ TOML
     check "$name: ... and refetches within seconds when the row is emptied (upstream calls: $(mock_stat token_calls))" \
         test "$(mock_stat token_calls)" = 2
     stop_group "$DAEMON_PID"
+
+    # ------------------------------------------------ Rust: async, on this server
+    out=$(cd "$WX_ROOT" && WXTOKEN_TEST_DATABASE_URL=$(url wx) timeout 600 "${CARGO:-cargo}" test -q \
+        -p wxtoken --test db_store -- --ignored 2>&1)
+    local what="$name: Rust (crates/wxtoken/tests/db_store.rs): async get, refresh and invalidate on multi- and current-thread runtimes, blocking calls inside tokio"
+    if [[ "$out" == *"test result: ok. 3 passed"* ]]; then
+        pass "$what"
+    else
+        fail "$what"
+        printf '%s\n' "$out" | tail -n 20 | sed 's/^/# /'
+    fi
     grep -qF "$DB_PASS" "$WX_TMP/daemon-$name.log" && fail "$name: the daemon's log shows the database password"
 }
 
@@ -325,6 +402,7 @@ TOML
 if my_setup; then
     pass "mariadb: mariadbd started as ${my_user:-$(id -un)} on 127.0.0.1:$my_port"
     url() { echo "mysql://$1:${2:-$DB_PASS}@127.0.0.1:$my_port/wxdb"; }
+    TLS_MODE=VERIFY_IDENTITY
     Q() { my_as wx "$*"; }
     export -f Q my_as
     export my_port DB_PASS
@@ -332,6 +410,8 @@ if my_setup; then
     # Every statement the server ran (this look included: see COUNT_SELF).
     COUNT() { my_root -N -B -e "SHOW GLOBAL STATUS LIKE 'Questions'" | cut -f2; }
     STOP() { stop_group "$MY_PID"; }
+    FREEZE() { kill -STOP -- "-$MY_PID"; }
+    THAW() { kill -CONT -- "-$MY_PID"; }
     START() { start_mariadb; }
     CREATE_AS_ADMIN() { my_root wxdb <"$1"; }
     my_root -e "CREATE USER 'counted'@'127.0.0.1' IDENTIFIED BY '$DB_PASS'; GRANT ALL ON wxdb.* TO 'counted'@'127.0.0.1';"
@@ -345,6 +425,7 @@ fi
 if pg_setup; then
     pass "postgres: postgres started as ${pg_user:-$(id -un)} on 127.0.0.1:$pg_port"
     url() { echo "postgres://$1:${2:-$DB_PASS}@127.0.0.1:$pg_port/wxdb"; }
+    TLS_MODE=verify-full
     Q() { pg_as wx "$*"; }
     export -f Q pg_as
     export pg_port DB_PASS
@@ -352,6 +433,8 @@ if pg_setup; then
     # One log line per statement the role `counted` ran.
     COUNT() { grep -c '^counted@wxdb LOG:  \(statement\|execute\)' "$pgdir/server.log"; }
     STOP() { stop_group "$PG_PID"; }
+    FREEZE() { kill -STOP -- "-$PG_PID"; }
+    THAW() { kill -CONT -- "-$PG_PID"; }
     START() { start_postgres; }
     CREATE_AS_ADMIN() {
         PGPASSWORD=$DB_PASS psql -X -q -h 127.0.0.1 -p "$pg_port" -U wx -d wxdb -v ON_ERROR_STOP=1 -f "$1" &&
