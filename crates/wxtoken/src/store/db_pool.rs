@@ -264,9 +264,25 @@ struct DbErr {
 impl From<mysql::Error> for DbErr {
     fn from(e: mysql::Error) -> DbErr {
         let missing_table = matches!(&e, mysql::Error::MySqlError(m) if m.code == 1146);
+        let io = match &e {
+            mysql::Error::IoError(io) => Some(io.kind()),
+            // The codec's error wraps the socket's.
+            mysql::Error::CodecError(c) => std::error::Error::source(c)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .map(std::io::Error::kind),
+            _ => None,
+        };
+        // A socket timeout reads as EAGAIN ("Resource temporarily
+        // unavailable"): say what it means.
+        let text = match io {
+            Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                format!("no answer in time (the server is slow or stopped): {e}")
+            }
+            _ => e.to_string(),
+        };
         DbErr {
             missing_table,
-            text: e.to_string(),
+            text,
         }
     }
 }
