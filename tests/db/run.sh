@@ -23,6 +23,45 @@ racer_bin
     -L"$WX_TARGET" -Wl,-rpath,"$WX_TARGET" -lwxtoken -lpthread -o "$bin/api_dynamic" ||
     { fail "api_test.c builds"; summary; exit 1; }
 
+# A C program configured in code only (cache handles, under env -i):
+# c_builder NAME=VALUE...: prints the token, or the error.
+cat >"$WX_TMP/c_builder.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include "wxtoken.h"
+int main(int argc, char **argv)
+{
+    char out[WX_TOKEN_BUF_LEN], err[1024];
+    wx_config_builder *b = wx_config_builder_new();
+    wx_cache *c = NULL;
+    for (int i = 1; i < argc; i++) {
+        char name[64];
+        const char *eq = strchr(argv[i], '=');
+        if (!eq || eq - argv[i] >= (int)sizeof name)
+            return 2;
+        memcpy(name, argv[i], eq - argv[i]);
+        name[eq - argv[i]] = 0;
+        if (wx_config_builder_set(b, name, eq + 1) != WX_OK)
+            return 3;
+    }
+    int rc = wx_cache_new(b, &c);
+    wx_config_builder_free(b);
+    if (rc == WX_OK)
+        rc = wx_cache_get_token(c, out, sizeof out);
+    if (rc != WX_OK) {
+        wx_last_error(err, sizeof err);
+        printf("ERROR %s\n", err);
+    } else {
+        printf("%s\n", out);
+    }
+    wx_cache_free(c);
+    return rc == WX_OK ? 0 : 1;
+}
+C
+"$CC" -std=c99 -Wall -Wextra -Werror -I"$WX_ROOT/include" "$WX_TMP/c_builder.c" \
+    -L"$WX_TARGET" -Wl,-rpath,"$WX_TARGET" -lwxtoken -o "$bin/c_builder" ||
+    fail "c_builder.c builds"
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # The servers refuse to run as root: as root, each runs as its system user
@@ -351,6 +390,12 @@ db_suite() {
     out=$(WX_DATABASE_URL="$(url tlsonly)" WX_DATABASE_PREFIX=tls3 "$bin/wxtoken" get 2>&1)
     check "$name: ... and without sslmode that user is refused by the server ($out)" \
         bash -c '[[ "$1" == *"cannot "*"at tlsonly@127.0.0.1:"* ]]' _ "$out"
+
+    # ------------------------------------------------ C, configured in code
+    out=$(env -i "$bin/c_builder" WX_APPID=wx_test_appid "WX_APPSECRET=$SECRET" "WX_API_BASE=$MOCK_URL" \
+        "WX_DATABASE_URL=$(url wx)" WX_DATABASE_PREFIX=c_handles 2>&1)
+    check "$name: C: wx_config_builder_set(b, \"WX_DATABASE_URL\", ...) under env -i stores in the database ($out)" \
+        test -n "$out" -a "$(Q "SELECT token FROM c_handles_credentials WHERE appid = 'wx_test_appid'")" = "$out"
 
     # ------------------------------------------------ the PHP ini entry, and the daemon
     mock /mock/reset >/dev/null
