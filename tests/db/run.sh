@@ -377,6 +377,11 @@ db_suite() {
     out=$(WX_DATABASE_URL=$(url wx "$wrong") "$bin/wxtoken" status 2>&1)
     check "$name: ... and status shows the URL masked" bash -c '[[ "$1" != *"$2"* ]]' _ "$out" "$wrong"
 
+    out=$(WX_REDIS_URL=redis://127.0.0.1:1/0 "$bin/wxtoken" get 2>&1)
+    rc=$?
+    check "$name: Redis and a database both set: a configuration error naming both (exit $rc): $out" \
+        bash -c '[ "$1" = 2 ] && [[ "$2" == *WX_REDIS_URL* && "$2" == *WX_DATABASE_URL* ]]' _ "$rc" "$out"
+
     # ------------------------------------------------ TLS
     # `tlsonly` is refused without TLS by the server: a token means TLS.
     mock /mock/reset >/dev/null

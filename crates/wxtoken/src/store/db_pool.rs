@@ -238,8 +238,8 @@ impl Value {
     }
 }
 
-/// One statement: SQL with `?` placeholders (turned into `$1`, `$2`, ...
-/// for PostgreSQL when the statement is written).
+/// What a statement is run for. (Statements are written with `?`
+/// placeholders, turned into `$1`, `$2`, ... for PostgreSQL.)
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Kind {
     /// Returns the number of rows it changed.
@@ -729,7 +729,9 @@ async fn postgres_statement(
     params: &[Param],
 ) -> std::result::Result<Answer, DbErr> {
     use tokio_postgres::types::{ToSql, Type};
-    if params.is_empty() && matches!(kind, Kind::Exec) && sql.starts_with("CREATE") {
+    // Without parameters (the table's DDL, run once): the simple protocol,
+    // no prepared statement kept for it; as `mysql_run` does.
+    if params.is_empty() {
         con.client.batch_execute(sql).await?;
         return Ok(Answer::Affected(0));
     }
@@ -783,6 +785,8 @@ fn mysql_run(
     params: &[Param],
 ) -> std::result::Result<Answer, DbErr> {
     use mysql::prelude::Queryable;
+    // Without parameters (the table's DDL, run once): the text protocol, no
+    // prepared statement kept for it.
     if params.is_empty() {
         con.query_drop(sql)?;
         return Ok(Answer::Affected(con.affected_rows()));
