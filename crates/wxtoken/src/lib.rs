@@ -151,7 +151,7 @@ pub use store::database::{
 pub use store::db_pool::{Dialect, MAX_CONNECTIONS as DATABASE_MAX_CONNECTIONS};
 pub use store::redis::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
 pub use store::redis_pool::{RedisServer, MAX_CONNECTIONS as REDIS_MAX_CONNECTIONS};
-pub use store::spec::{DatabaseSpec, FilesSpec, RedisSpec, StoreSpec, DEFAULT_DATABASE_PREFIX};
+pub use store::spec::{FilesSpec, RedisSpec, StoreSpec};
 pub use store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
 /// The parsers of untrusted input, for the fuzz targets in `fuzz/` only.

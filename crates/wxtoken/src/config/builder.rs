@@ -194,7 +194,7 @@ impl ConfigBuilder {
     /// none is named, for the database `WX_DATABASE_URL` names; the table
     /// named by `WX_DATABASE_PREFIX`. Needs no other setting.
     pub fn database_schema(&self, dialect: Option<&str>) -> Result<String> {
-        crate::store::spec::database_schema(
+        crate::store::database::database_schema(
             dialect,
             self.given_text("WX_DATABASE_URL"),
             self.given_text("WX_DATABASE_PREFIX"),

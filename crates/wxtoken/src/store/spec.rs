@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use crate::credential::Credential;
 use crate::error::{Error, Result};
-use crate::store::database::DatabaseStore;
-use crate::store::db_pool::{mask_db_url, parse_url, DbUrl, Dialect};
+use crate::store::database::{
+    parse_database, DatabaseSpec, DatabaseStore, DEFAULT_DATABASE_PREFIX,
+};
 use crate::store::files::FileStore;
 use crate::store::redis::RedisStore;
 use crate::store::redis_pool::mask_url;
@@ -26,9 +27,6 @@ pub const DEFAULT_TOKEN_FILE: &str = "token.txt";
 pub const DEFAULT_EXPIRY_FILE: &str = "expiry.txt";
 /// Default prefix of the Redis keys.
 pub const DEFAULT_REDIS_PREFIX: &str = "wxtoken";
-
-/// Default prefix of the database table's name (`wxtoken_credentials`).
-pub const DEFAULT_DATABASE_PREFIX: &str = "wxtoken";
 
 /// The legacy files: the token pair, and the tickets' pairs beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -117,44 +115,6 @@ impl RedisSpec {
     /// to it. Every key of an app shares its hash slot through the braces.
     pub fn key(&self, app_key: &str, credential: Credential) -> String {
         format!("{}:{{{app_key}}}:{}", self.prefix, credential.key())
-    }
-}
-
-/// A MySQL/MariaDB or PostgreSQL database and the prefix of its table.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct DatabaseSpec {
-    pub(crate) url: String,
-    pub(crate) parsed: DbUrl,
-    pub(crate) prefix: String,
-    pub(crate) ca_file: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for DatabaseSpec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the password.
-        f.debug_struct("DatabaseSpec")
-            .field("url", &mask_db_url(&self.url))
-            .field("table", &self.table())
-            .field("ca_file", &self.ca_file)
-            .finish()
-    }
-}
-
-impl DatabaseSpec {
-    /// The table every credential of every app lives in:
-    /// `{prefix}_credentials`, one row per app key and credential.
-    pub fn table(&self) -> String {
-        format!("{}_credentials", self.prefix)
-    }
-
-    /// `MySQL` (MariaDB too) or `PostgreSQL`.
-    pub fn dialect(&self) -> Dialect {
-        self.parsed.dialect
-    }
-
-    /// The URL with its password masked.
-    pub fn shown_url(&self) -> String {
-        mask_db_url(&self.url)
     }
 }
 
@@ -343,110 +303,15 @@ impl StoreSpec {
         credential: Credential,
         http_timeout: Duration,
     ) -> Arc<dyn TokenStore> {
-        match &self.redis {
-            Some(redis) => Arc::new(RedisStore::new(redis, app_key, credential, http_timeout)),
-            None if self.database.is_some() => {
-                let db = self.database.as_ref().expect("checked just above");
-                Arc::new(DatabaseStore::new(db, app_key, credential, http_timeout))
-            }
-            None => {
+        match (&self.redis, &self.database) {
+            (Some(redis), _) => Arc::new(RedisStore::new(redis, app_key, credential, http_timeout)),
+            (None, Some(db)) => Arc::new(DatabaseStore::new(db, app_key, credential, http_timeout)),
+            (None, None) => {
                 let (token, expiry) = self.files.paths(credential);
                 Arc::new(FileStore::new(token, expiry))
             }
         }
     }
-}
-
-/// The database settings, checked: a URL of a known form, a prefix that is
-/// a plain SQL identifier, and not Redis as well.
-fn parse_database(given: &StoreGiven, redis_too: bool) -> Result<Option<DatabaseSpec>> {
-    let Some(url) = given
-        .database_url
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-    else {
-        return Ok(None);
-    };
-    if redis_too {
-        return Err(Error::Config(
-            "both a Redis server and a database are set as the store; set only one \
-             (WX_REDIS_URL, WX_DATABASE_URL)"
-                .into(),
-        ));
-    }
-    let parsed = parse_url(url.trim()).map_err(|why| {
-        Error::Config(format!(
-            "database URL must be mysql://user:pass@host[:port]/db or postgres://user:pass@host[:port]/db \
-             [?sslmode=require], got {:?}: {why} (WX_DATABASE_URL)",
-            mask_db_url(url)
-        ))
-    })?;
-    let prefix = database_prefix(given.database_prefix.as_deref())?;
-    Ok(Some(DatabaseSpec {
-        url: url.trim().to_string(),
-        parsed,
-        prefix,
-        ca_file: given.ca_file.clone().filter(|p| !p.as_os_str().is_empty()),
-    }))
-}
-
-/// The table prefix, checked: a plain SQL identifier, so it needs no quoting
-/// in any dialect.
-fn database_prefix(given: Option<&str>) -> Result<String> {
-    match given.map(str::trim) {
-        None | Some("") => Ok(DEFAULT_DATABASE_PREFIX.to_string()),
-        Some(p)
-            if p.len() <= 48
-                && p.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-        {
-            Ok(p.to_string())
-        }
-        Some(p) => Err(Error::Config(format!(
-            "database table prefix must be letters, digits and _ (at most 48), got {:?} (WX_DATABASE_PREFIX)",
-            p.chars().take(64).collect::<String>()
-        ))),
-    }
-}
-
-/// The DDL of the table for `dialect` (`mysql`, `mariadb`, `postgres`,
-/// `postgresql`), or when none is named, for the database `url` names; the
-/// table named by `prefix`.
-pub(crate) fn database_schema(
-    dialect: Option<&str>,
-    url: Option<&str>,
-    prefix: Option<&str>,
-) -> Result<String> {
-    let dialect = match (dialect.map(str::trim), url.filter(|u| !u.trim().is_empty())) {
-        (Some("mysql" | "mariadb"), _) => Dialect::Mysql,
-        (Some("postgres" | "postgresql"), _) => Dialect::Postgres,
-        (Some(other), _) => {
-            return Err(Error::Config(format!(
-                "unknown database {:?}: use mysql or postgres",
-                other.chars().take(32).collect::<String>()
-            )))
-        }
-        (None, Some(url)) => {
-            parse_url(url.trim())
-                .map_err(|why| {
-                    Error::Config(format!(
-                        "bad database URL {}: {why} (WX_DATABASE_URL)",
-                        mask_db_url(url)
-                    ))
-                })?
-                .dialect
-        }
-        (None, None) => {
-            return Err(Error::Config(
-                "name the database (mysql or postgres), or set WX_DATABASE_URL".into(),
-            ))
-        }
-    };
-    let prefix = database_prefix(prefix)?;
-    Ok(format!(
-        "{};\n",
-        crate::store::database::schema(dialect, &format!("{prefix}_credentials"))
-    ))
 }
 
 /// See [`FilesSpec::suffix`].
@@ -522,56 +387,6 @@ mod tests {
             !shown.contains("hunter2pw") && shown.contains("***"),
             "{shown}"
         );
-    }
-
-    #[test]
-    fn a_database_store_is_checked_and_never_shows_its_password() {
-        let given = |url: &str, redis: Option<&str>, prefix: Option<&str>| {
-            StoreSpec::parse(StoreGiven {
-                database_url: Some(url.into()),
-                redis_url: redis.map(Into::into),
-                database_prefix: prefix.map(Into::into),
-                ..StoreGiven::default()
-            })
-        };
-        let s = given("mysql://wx:hunter2pw@127.0.0.1:3306/wxdb", None, None).unwrap();
-        assert_eq!(s.kind(), "mysql");
-        assert_eq!(s.database().unwrap().table(), "wxtoken_credentials");
-        assert!(s.paths(Credential::AccessToken).is_none(), "no files");
-        let shown = format!("{s:?} {:?}", s.describe());
-        assert!(
-            !shown.contains("hunter2pw") && shown.contains("***"),
-            "{shown}"
-        );
-        let p = given(
-            "postgresql://wx:pw@db/wxdb?sslmode=require",
-            None,
-            Some("site1"),
-        )
-        .unwrap();
-        assert_eq!(p.kind(), "postgres");
-        assert_eq!(p.database().unwrap().table(), "site1_credentials");
-        // Redis and a database at once: which one would be shared?
-        let both = given("mysql://wx:pw@h/db", Some("redis://127.0.0.1"), None).unwrap_err();
-        let text = both.to_string();
-        assert!(
-            text.contains("WX_REDIS_URL") && text.contains("WX_DATABASE_URL"),
-            "{text}"
-        );
-        for (url, prefix) in [
-            ("mysql://wx:hunter2pw@h/db?sslmode=prefer", None),
-            ("mysql://wx:pw@h/db", Some("bad-prefix")),
-            ("mysql://wx:pw@h/db", Some("1abc")),
-            ("http://wx:pw@h/db", None),
-        ] {
-            let e = given(url, None, prefix).unwrap_err().to_string();
-            assert!(e.contains("WX_DATABASE"), "{e}");
-            assert!(!e.contains("hunter2pw"), "{e}");
-        }
-        assert!(database_schema(Some("postgres"), None, Some("x"))
-            .unwrap()
-            .starts_with("CREATE TABLE IF NOT EXISTS x_credentials ("));
-        assert!(database_schema(None, None, None).is_err());
     }
 
     #[test]
