@@ -19,13 +19,16 @@
 //!   A statement that outlives the timeout is cancelled there, its
 //!   connection dropped.
 //!
-//! Every statement is one round trip on a prepared statement (each
-//! connection prepares each statement once) in autocommit: no transaction,
-//! session variable or lock outlives a statement, so a pooler that hands
-//! each statement to another server connection (pgbouncer in transaction
-//! mode, ProxySQL) changes nothing.
+//! Every statement is one round trip in autocommit: no transaction, session
+//! variable or lock outlives a statement, so a pooler that hands each
+//! statement to another server connection (pgbouncer in transaction mode,
+//! ProxySQL) changes nothing. PostgreSQL's statements are unnamed and typed
+//! by the client (parse, bind and execute in one message): a named prepared
+//! statement is session state, which pgbouncer in transaction mode loses
+//! (before 1.21, or without `max_prepared_statements`). MySQL's are prepared
+//! once per connection (the binary protocol, which ProxySQL tracks per
+//! backend connection itself).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -322,10 +325,9 @@ impl DbErr {
     }
 }
 
-/// A PostgreSQL connection and the statements it has prepared.
+/// A PostgreSQL connection.
 struct PgConn {
     client: tokio_postgres::Client,
-    prepared: HashMap<String, tokio_postgres::Statement>,
 }
 
 enum Conn {
@@ -695,10 +697,7 @@ async fn postgres_connect(
             client
         }
     };
-    Ok(PgConn {
-        client,
-        prepared: HashMap::new(),
-    })
+    Ok(PgConn { client })
 }
 
 impl tokio_postgres::types::ToSql for Param {
@@ -735,21 +734,23 @@ async fn postgres_statement(
         con.client.batch_execute(sql).await?;
         return Ok(Answer::Affected(0));
     }
-    let statement = match con.prepared.get(sql) {
-        Some(s) => s.clone(),
-        None => {
-            let s = con.client.prepare(sql).await?;
-            con.prepared.insert(sql.to_string(), s.clone());
-            s
-        }
-    };
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+    // Typed by the client: one round trip on the unnamed statement.
+    let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
+        .iter()
+        .map(|p| {
+            let ty = match p {
+                Param::Text(_) => Type::TEXT,
+                Param::Int(_) => Type::INT8,
+            };
+            (p as &(dyn ToSql + Sync), ty)
+        })
+        .collect();
     match kind {
         Kind::Exec => Ok(Answer::Affected(
-            con.client.execute(&statement, &refs).await?,
+            con.client.execute_typed(sql, &typed).await?,
         )),
         Kind::Row => {
-            let row = con.client.query_opt(&statement, &refs).await?;
+            let row = con.client.query_typed_opt(sql, &typed).await?;
             Ok(Answer::Row(row.map(|row| {
                 (0..row.len())
                     .map(|i| {
