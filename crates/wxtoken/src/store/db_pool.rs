@@ -553,6 +553,13 @@ impl DbServer {
             .write_timeout(Some(self.timeout))
             .stmt_cache_size(Some(32));
         if u.tls {
+            if let Some(path) = &self.ca_file {
+                // The driver opens the file itself: check first that it is a
+                // regular file of sane size, as every settings file is (a
+                // FIFO or /dev/zero there must not hang or fill the process).
+                crate::file_safety::read_setting_file(path, "WX_CA_FILE", 4 << 20, false)
+                    .map_err(|e| DbErr::other(e.to_string()))?;
+            }
             let _ = rustls::crypto::ring::default_provider().install_default();
             let ssl = mysql::SslOpts::default()
                 .with_root_cert_path(self.ca_file.clone().map(std::borrow::Cow::Owned));
