@@ -22,10 +22,13 @@ help: ## this list: every target, one line each
 # Redis store's tests, util-linux's setpriv for the two-user security tests,
 # python3-venv for the daemon tests' Python packages (mk/daemon.mk), php-fpm,
 # nginx and wrk for the production-stack tests (tests/fpm), strace to kill a
-# refresh at each of its steps (tests/crash), openssl for the throwaway CA of
-# the Redis TLS test (tests/redis/ha.sh).
+# refresh at each of its steps (tests/crash), mariadb-server and postgresql
+# (with their clients) for the database store's tests (tests/db), openssl for
+# the throwaway CAs of the database and Redis TLS tests (tests/db,
+# tests/redis/ha.sh).
 APT_PACKAGES := php-dev php-cli libclang-dev valgrind pkg-config curl gcc g++ make python3 \
-	python3-venv redis-server redis-tools util-linux php-fpm nginx wrk strace openssl
+	python3-venv redis-server redis-tools util-linux php-fpm nginx wrk strace \
+	mariadb-server mariadb-client postgresql postgresql-client openssl
 
 deps: ## install the Debian packages the project needs (as root), or list them
 	@missing=""; for p in $(APT_PACKAGES); do \

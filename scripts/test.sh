@@ -66,6 +66,7 @@ step deb "$MAKE" --no-print-directory test-deb
 step security "$MAKE" --no-print-directory test-security
 step redis "$MAKE" --no-print-directory test-redis
 step redis-ha "$MAKE" --no-print-directory test-redis-ha
+step db "$MAKE" --no-print-directory test-db
 step daemon "$MAKE" --no-print-directory test-daemon
 
 echo

@@ -13,7 +13,7 @@ var_dump(phpversion('wxtoken') === (new ReflectionExtension('wxtoken'))->getVers
 // then the core's defaults apply).
 foreach (['appid', 'appsecret', 'token_file', 'expiry_file', 'api_base', 'refresh_margin',
           'mode', 'http_timeout', 'redis_url', 'passive', 'ca_file', 'appsecret_file',
-          'allow_http', 'redis_prefix'] as $name) {
+          'allow_http', 'redis_prefix', 'database_url', 'database_prefix'] as $name) {
     if (ini_get("wxtoken.$name") !== '') {
         echo "wxtoken.$name is not empty\n";
     }

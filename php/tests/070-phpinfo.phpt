@@ -50,5 +50,7 @@ WX_REDIS_PREFIX => wxtoken => default
 WX_TICKET_DIR => (the token file's directory) => default
 WX_PLATFORM => mp => default
 WX_AGENTID => (none) => default
+WX_DATABASE_URL => (none) => default
+WX_DATABASE_PREFIX => wxtoken => default
 
 configuration error: refresh margin 9000s is not below the 7200s token lifetime (WX_REFRESH_MARGIN) [from ini wxtoken.refresh_margin]

@@ -19,7 +19,7 @@ TESTS_DIR=$WX_ROOT/php/tests
 
 # The developer's own WX_* settings must not leak into the tests.
 for v in WX_APPID WX_APPSECRET WX_TOKEN_FILE WX_EXPIRY_FILE WX_API_BASE WX_REFRESH_MARGIN \
-         WX_TOKEN_MODE WX_HTTP_TIMEOUT WX_REDIS_URL WX_PASSIVE WX_CA_FILE; do
+         WX_TOKEN_MODE WX_HTTP_TIMEOUT WX_REDIS_URL WX_PASSIVE WX_CA_FILE WX_DATABASE_URL; do
     unset "$v"
 done
 

@@ -72,6 +72,13 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         metrics: Option<SocketAddr>,
     },
+    /// Print the CREATE TABLE of the database store's table, for a DBA who
+    /// creates tables (the store creates it when the user may)
+    DbSchema {
+        /// mysql (MariaDB too) or postgres; default: the one WX_DATABASE_URL
+        /// names
+        dialect: Option<String>,
+    },
     /// Print a shell completion script
     Completions {
         /// The shell

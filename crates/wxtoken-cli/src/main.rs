@@ -52,6 +52,10 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Daemon { config, metrics } => {
             return daemon::run(config.as_deref(), *metrics, settings);
         }
+        Command::DbSchema { dialect } => {
+            let ddl = settings()?.database_schema(dialect.as_deref())?;
+            return print(out, ddl.trim_end());
+        }
         _ => AppCache::new(settings()?.build()?),
     };
     let cache = app.token();
@@ -103,7 +107,9 @@ fn run(cli: Cli) -> Result<(), Error> {
             };
             print(out, &text)?;
         }
-        Command::Completions { .. } | Command::Daemon { .. } => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Daemon { .. } | Command::DbSchema { .. } => {
+            unreachable!("handled above")
+        }
     }
     if let Some(w) = cache.last_warning() {
         eprintln!("wxtoken: warning: {w}");

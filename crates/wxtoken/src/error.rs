@@ -110,6 +110,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// The database store could not be used (unreachable, timed out,
+    /// refused, a wrong password, no table and no right to create it).
+    #[error("cannot {op} {server}: {reason}")]
+    Database {
+        /// What was being done ("connect to", "read from", ...).
+        op: &'static str,
+        /// The server, as `MySQL at user@host:port/db`; never the password.
+        server: String,
+        /// The database's reason, password masked.
+        reason: String,
+    },
+
     /// Another process held the cache lock for longer than a refresh can take.
     #[error("timed out after {:.1}s waiting for the cache lock {lock}", .waited.as_secs_f64())]
     LockTimeout {
@@ -259,7 +271,10 @@ impl Error {
             | Error::Network { .. }
             | Error::Timeout { .. }
             | Error::BadAnswer { .. } => ErrorKind::Network,
-            Error::Io { .. } | Error::LockTimeout { .. } | Error::Redis { .. } => ErrorKind::Store,
+            Error::Io { .. }
+            | Error::LockTimeout { .. }
+            | Error::Redis { .. }
+            | Error::Database { .. } => ErrorKind::Store,
             Error::Passive => ErrorKind::Passive,
             Error::RecentFailure { kind, .. } => *kind,
         }

@@ -2,7 +2,7 @@
 //! held at that moment stays locked in the child, where no thread will ever
 //! release it. The hit path takes no lock (the file store's memo is
 //! lock-free); for the few process-wide locks on the miss path (the blocking
-//! runtime's slot, the shared HTTP clients, the Redis servers), handlers
+//! runtime's slot, the shared HTTP clients, the Redis and database servers), handlers
 //! registered with
 //! `pthread_atfork` take them before the fork and release them after it, in
 //! the parent and in the child. A cache's own refresh lock, held across a
@@ -34,14 +34,23 @@ thread_local! {
     static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
 }
 
+thread_local! {
+    /// The database servers' registry lock, taken last by `prepare`.
+    static HELD_DATABASES: RefCell<Option<crate::store::db_pool::ServersGuard>> =
+        const { RefCell::new(None) };
+}
+
 extern "C" fn prepare() {
     let runtime = crate::blocking::lock_runtime_slot();
     let clients = crate::source::http::lock_clients();
     let servers = crate::store::redis_pool::lock_servers();
+    let databases = crate::store::db_pool::lock_servers();
     HELD.with(|h| *h.borrow_mut() = Some((runtime, clients, servers)));
+    HELD_DATABASES.with(|h| *h.borrow_mut() = Some(databases));
 }
 
 extern "C" fn release() {
+    HELD_DATABASES.with(|h| drop(h.borrow_mut().take()));
     HELD.with(|h| drop(h.borrow_mut().take()));
 }
 

@@ -145,6 +145,10 @@ pub use settings::{
     SETTING_NAMES,
 };
 pub use source::{ticket_source, wechat_api_source, BoxFuture, Fetched, TokenSource};
+pub use store::database::{
+    schema as database_schema, RECHECK_INTERVAL as DATABASE_RECHECK_INTERVAL,
+};
+pub use store::db_pool::{Dialect, MAX_CONNECTIONS as DATABASE_MAX_CONNECTIONS};
 pub use store::redis::RECHECK_INTERVAL as REDIS_RECHECK_INTERVAL;
 pub use store::redis_pool::{RedisServer, MAX_CONNECTIONS as REDIS_MAX_CONNECTIONS};
 pub use store::spec::{FilesSpec, RedisSpec, StoreSpec};

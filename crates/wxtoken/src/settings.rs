@@ -97,7 +97,7 @@ pub const fn parse_u64(text: &str) -> u64 {
 }
 
 /// Number of settings.
-pub const SETTING_COUNT: usize = 17;
+pub const SETTING_COUNT: usize = 19;
 
 /// Every setting, in DESIGN.md's order.
 pub const SETTINGS: [Setting; SETTING_COUNT] = [
@@ -244,6 +244,26 @@ pub const SETTINGS: [Setting; SETTING_COUNT] = [
             "WX_AGENTID",
             c"wxtoken.agentid",
             "WeCom app (agent) id, whose secret `WX_APPSECRET` is",
+        )
+    },
+    Setting {
+        flag: Some("database-url"),
+        toml: Some("database_url"),
+        default: "none: files",
+        ..setting(
+            "WX_DATABASE_URL",
+            c"wxtoken.database_url",
+            "shared store in MySQL/MariaDB or PostgreSQL: `mysql://user:pass@host[:port]/db`, `postgres://...`, `?sslmode=require` for TLS (see Database below)",
+        )
+    },
+    Setting {
+        flag: Some("database-prefix"),
+        toml: Some("database_prefix"),
+        value: Some("wxtoken"),
+        ..setting(
+            "WX_DATABASE_PREFIX",
+            c"wxtoken.database_prefix",
+            "database table prefix (the table is `PREFIX_credentials`)",
         )
     },
 ];

@@ -65,6 +65,13 @@ pub enum Store {
         /// The same store, for reading back.
         store: Arc<dyn TokenStore>,
     },
+    /// The core's own store, kept open (a database): read per app.
+    Own {
+        /// The refresher's cache.
+        cache: Arc<TokenCache>,
+        /// A passive cache on the same store, for reading back.
+        reader: Arc<TokenCache>,
+    },
     /// The token files: opened only while used, so a thousand apps do not
     /// hold two thousand descriptors.
     Files,
@@ -156,6 +163,16 @@ impl Running {
                     store,
                 }
             }
+            // A database: the core's store, read per app by the watcher
+            // through a passive reader of its own.
+            None if app.config.store().kind() != "files" => Store::Own {
+                cache: Arc::new(
+                    TokenCache::builder(app.config.clone())
+                        .source(source.clone())
+                        .build(),
+                ),
+                reader: Arc::new(TokenCache::new(reader_config.clone())),
+            },
             None => Store::Files,
         };
         let publish_pool = app
@@ -163,7 +180,7 @@ impl Running {
             .as_ref()
             .map(|p| pools.get(&p.url, app.config.ca_file(), app.config.http_timeout()));
         let token_cache = match &store {
-            Store::Pooled { cache, .. } => Some(cache.clone()),
+            Store::Pooled { cache, .. } | Store::Own { cache, .. } => Some(cache.clone()),
             Store::Files => None,
         };
         let tickets = app
@@ -212,7 +229,7 @@ impl Running {
     /// for the round (its open files are closed when it is dropped).
     fn cache(&self) -> Arc<TokenCache> {
         match &self.store {
-            Store::Pooled { cache, .. } => cache.clone(),
+            Store::Pooled { cache, .. } | Store::Own { cache, .. } => cache.clone(),
             Store::Files => Arc::new(
                 TokenCache::builder(self.app.config.clone())
                     .source(self.source.clone())
@@ -234,6 +251,7 @@ impl Running {
                     token: c.token,
                 }))
             }
+            Store::Own { reader, .. } => passive_view(reader),
             Store::Files => passive_view(&TokenCache::new(self.reader_config.clone())),
         }
     }

@@ -129,9 +129,10 @@ pub fn load(file: &Path) -> Result<Vec<App>> {
 
 /// Where an app's token lives, as a comparable name.
 fn store_of(c: &Config) -> String {
-    match c.redis_url() {
-        Some(url) => format!("redis {url} {} {}", c.redis_prefix(), c.app_key()),
-        None => {
+    match (c.redis_url(), c.store().database()) {
+        (Some(url), _) => format!("redis {url} {} {}", c.redis_prefix(), c.app_key()),
+        (None, Some(db)) => format!("database {} {} {}", db.shown_url(), db.table(), c.app_key()),
+        (None, None) => {
             let p = c.token_file();
             format!(
                 "files {}",

@@ -270,9 +270,10 @@ async fn apply(
         match Running::new(app, metrics, pools) {
             Ok(r) => {
                 let r = Arc::new(r);
-                let store = match r.app.config.redis_url() {
-                    Some(_) => "redis".to_string(),
-                    None => format!("files {}", r.app.config.token_file().display()),
+                let store = match (r.app.config.redis_url(), r.app.config.store().database()) {
+                    (Some(_), _) => "redis".to_string(),
+                    (None, Some(db)) => format!("{} {}", db.dialect().as_str(), db.table()),
+                    (None, None) => format!("files {}", r.app.config.token_file().display()),
                 };
                 log(&appid, "started", &format!("store={store:?}"));
                 let task = tokio::spawn(app::keep_fresh(r.clone(), fetches.clone()));

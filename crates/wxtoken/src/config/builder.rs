@@ -52,6 +52,10 @@ impl fmt::Debug for ConfigBuilder {
                 Some(Given::Text(t)) if *name == "WX_REDIS_URL" => {
                     d.field(name, &crate::store::redis_pool::mask_url(t));
                 }
+                // Nor a database password.
+                Some(Given::Text(t)) if *name == "WX_DATABASE_URL" => {
+                    d.field(name, &crate::store::db_pool::mask_db_url(t));
+                }
                 Some(Given::Text(t)) => {
                     d.field(name, t);
                 }
@@ -174,6 +178,28 @@ impl ConfigBuilder {
     pub fn redis_url(self, url: impl Into<String>) -> Self {
         self.text("WX_REDIS_URL", url)
     }
+    /// Database URL for a shared store: `mysql://user:pass@host[:port]/db`
+    /// (MySQL 8, MariaDB 10.6+) or `postgres://user:pass@host[:port]/db`
+    /// (PostgreSQL 13+); `?sslmode=require` for TLS.
+    pub fn database_url(self, url: impl Into<String>) -> Self {
+        self.text("WX_DATABASE_URL", url)
+    }
+    /// Prefix of the database table's name (default `wxtoken`: the table
+    /// is `wxtoken_credentials`).
+    pub fn database_prefix(self, prefix: impl Into<String>) -> Self {
+        self.text("WX_DATABASE_PREFIX", prefix)
+    }
+    /// The `CREATE TABLE` of the database store's table, as `wxtoken
+    /// db-schema` prints it: for `dialect` (`mysql` or `postgres`) or, when
+    /// none is named, for the database `WX_DATABASE_URL` names; the table
+    /// named by `WX_DATABASE_PREFIX`. Needs no other setting.
+    pub fn database_schema(&self, dialect: Option<&str>) -> Result<String> {
+        crate::store::database::database_schema(
+            dialect,
+            self.given_text("WX_DATABASE_URL"),
+            self.given_text("WX_DATABASE_PREFIX"),
+        )
+    }
     /// Prefix of the Redis keys (default `wxtoken`).
     pub fn redis_prefix(self, prefix: impl Into<String>) -> Self {
         self.text("WX_REDIS_PREFIX", prefix)
@@ -287,6 +313,8 @@ impl ConfigBuilder {
             redis_url: self.given_text("WX_REDIS_URL").map(str::to_string),
             redis_prefix: self.given_text("WX_REDIS_PREFIX").map(str::to_string),
             ca_file: ca_file.clone(),
+            database_url: self.given_text("WX_DATABASE_URL").map(str::to_string),
+            database_prefix: self.given_text("WX_DATABASE_PREFIX").map(str::to_string),
             // A corp's apps share a corp id: the agent id keeps their
             // default files apart.
             file_suffix: agentid.clone(),

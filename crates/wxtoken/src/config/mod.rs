@@ -95,7 +95,7 @@ pub struct Config {
     platform: Platform,
     /// The WeCom app (agent) id; `None` on `mp`.
     agentid: Option<String>,
-    /// Where every credential lives (files or Redis).
+    /// Where every credential lives (files, Redis or a database).
     store: StoreSpec,
     api_base: Vec<String>,
     refresh_margin: u64,

@@ -3,10 +3,11 @@
 //! [`TokenCache`](crate::TokenCache) holds all the policy (freshness,
 //! refresh-ahead, single flight, the shared back-off, invalidation) and
 //! reaches its store only through [`TokenStore`]. The legacy files
-//! ([`FileStore`](crate::FileStore)) and Redis
-//! ([`RedisStore`](crate::RedisStore)) are two implementations; a database
-//! or an in-memory store is a third file of the same shape (see the example
-//! on [`TokenStore`]). Modelled on yup-oauth2's `TokenStorage`: small,
+//! ([`FileStore`](crate::FileStore)), Redis
+//! ([`RedisStore`](crate::RedisStore)) and a MySQL/MariaDB or PostgreSQL
+//! table (`database.rs`, its connections in `db_pool.rs`) are three
+//! implementations; an in-memory store is another file of the same shape
+//! (see the example on [`TokenStore`]). Modelled on yup-oauth2's `TokenStorage`: small,
 //! synchronous, and free of policy.
 //!
 //! A store keeps one `(token, expires_at)` pair, a lock that serialises
@@ -16,6 +17,8 @@
 //! own key or files, under the same policy; [`StoreSpec`](crate::StoreSpec)
 //! says which store a configuration names and opens it for any credential.
 
+pub(crate) mod database;
+pub(crate) mod db_pool;
 pub(crate) mod files;
 pub(crate) mod redis;
 pub(crate) mod redis_pool;
@@ -61,7 +64,7 @@ impl fmt::Debug for LockOutcome {
 /// What `status` says about a store: safe to print (passwords masked).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StoreInfo {
-    /// `"files"`, `"redis"`, or a custom store's name.
+    /// `"files"`, `"redis"`, `"mysql"`, `"postgres"`, or a custom store's name.
     pub kind: String,
     /// Where the pair lives: the two paths, or the server and key.
     pub location: String,

@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use crate::credential::Credential;
 use crate::error::{Error, Result};
+use crate::store::database::{
+    parse_database, DatabaseSpec, DatabaseStore, DEFAULT_DATABASE_PREFIX,
+};
 use crate::store::files::FileStore;
 use crate::store::redis::RedisStore;
 use crate::store::redis_pool::mask_url;
@@ -121,6 +124,8 @@ pub struct StoreSpec {
     files: FilesSpec,
     /// A store shared between hosts, used instead of the files.
     redis: Option<RedisSpec>,
+    /// A database shared between hosts, used instead of the files.
+    database: Option<DatabaseSpec>,
 }
 
 /// The store settings as given (text, unchecked).
@@ -132,6 +137,8 @@ pub(crate) struct StoreGiven {
     pub(crate) redis_url: Option<String>,
     pub(crate) redis_prefix: Option<String>,
     pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) database_url: Option<String>,
+    pub(crate) database_prefix: Option<String>,
     /// WeCom's agent id: the default file names carry it (`token_ID.txt`).
     pub(crate) file_suffix: Option<String>,
     /// The app id, which names the tickets' files where apps may share a
@@ -142,6 +149,11 @@ pub(crate) struct StoreGiven {
 impl StoreSpec {
     /// Checks the store settings, naming the first bad one.
     pub(crate) fn parse(given: StoreGiven) -> Result<StoreSpec> {
+        let redis_given = given
+            .redis_url
+            .as_deref()
+            .is_some_and(|s| !s.trim().is_empty());
+        let database = parse_database(&given, redis_given)?;
         let legacy_name = given
             .token_file
             .as_deref()
@@ -189,6 +201,7 @@ impl StoreSpec {
             }
         };
         Ok(StoreSpec {
+            database,
             files: FilesSpec {
                 token_file,
                 expiry_file,
@@ -203,12 +216,18 @@ impl StoreSpec {
         })
     }
 
-    /// `"files"` or `"redis"`.
+    /// `"files"`, `"redis"`, `"mysql"` or `"postgres"`.
     pub fn kind(&self) -> &'static str {
-        match self.redis {
-            Some(_) => "redis",
-            None => "files",
+        match (&self.redis, &self.database) {
+            (Some(_), _) => "redis",
+            (None, Some(db)) => db.dialect().as_str(),
+            (None, None) => "files",
         }
+    }
+
+    /// The database store, if one is configured (the files are then unused).
+    pub fn database(&self) -> Option<&DatabaseSpec> {
+        self.database.as_ref()
     }
 
     /// The file settings (always set: the defaults when not given).
@@ -223,11 +242,11 @@ impl StoreSpec {
 
     /// The files of `credential`, if the files are the store.
     pub fn paths(&self, credential: Credential) -> Option<(PathBuf, PathBuf)> {
-        self.redis.is_none().then(|| self.files.paths(credential))
+        (self.redis.is_none() && self.database.is_none()).then(|| self.files.paths(credential))
     }
 
     /// The store settings as `(environment name, value)`, password masked.
-    pub(crate) fn describe(&self) -> [(&'static str, String); 5] {
+    pub(crate) fn describe(&self) -> [(&'static str, String); 7] {
         let path = |p: &Path| p.display().to_string();
         [
             ("WX_TOKEN_FILE", path(&self.files.token_file)),
@@ -252,6 +271,19 @@ impl StoreSpec {
                     .map_or(DEFAULT_REDIS_PREFIX, |r| r.prefix.as_str())
                     .to_string(),
             ),
+            (
+                "WX_DATABASE_URL",
+                self.database
+                    .as_ref()
+                    .map_or_else(|| "(none)".into(), DatabaseSpec::shown_url),
+            ),
+            (
+                "WX_DATABASE_PREFIX",
+                self.database
+                    .as_ref()
+                    .map_or(DEFAULT_DATABASE_PREFIX, |d| d.prefix.as_str())
+                    .to_string(),
+            ),
         ]
     }
 
@@ -264,9 +296,10 @@ impl StoreSpec {
         credential: Credential,
         http_timeout: Duration,
     ) -> Arc<dyn TokenStore> {
-        match &self.redis {
-            Some(redis) => Arc::new(RedisStore::new(redis, app_key, credential, http_timeout)),
-            None => {
+        match (&self.redis, &self.database) {
+            (Some(redis), _) => Arc::new(RedisStore::new(redis, app_key, credential, http_timeout)),
+            (None, Some(db)) => Arc::new(DatabaseStore::new(db, app_key, credential, http_timeout)),
+            (None, None) => {
                 let (token, expiry) = self.files.paths(credential);
                 Arc::new(FileStore::new(token, expiry))
             }
