@@ -327,14 +327,15 @@ db_suite() {
     # A long-lived PHP process (a worker): it reads the token, then asks
     # again while the server is down (its memo is older than a second),
     # then once more after the server is back.
+    # (It stops on its own if the suite's directory goes, as on an abort.)
     php_ext -r '
         $d = $argv[1];
         $show = function ($t) { return $t === "" ? "EMPTY " . wxtoken_last_error() : $t; };
         echo "up ", $show(getToken()), "\n"; touch("$d/read");
-        while (!file_exists("$d/stopped")) { usleep(20000); }
+        while (!file_exists("$d/stopped")) { if (!is_dir($d)) exit(1); usleep(20000); }
         usleep(1200000);
         echo "down ", $show(getToken()), "\n"; touch("$d/asked");
-        while (!file_exists("$d/started")) { usleep(20000); }
+        while (!file_exists("$d/started")) { if (!is_dir($d)) exit(1); usleep(20000); }
         usleep(1200000);
         echo "again ", $show(getToken()), "\n";' "$php_dir" >"$php_dir/out" 2>&1 &
     local worker=$!

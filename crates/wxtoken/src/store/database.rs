@@ -49,6 +49,7 @@ use crate::store::db_pool::{
     mask_db_url, parse_url, Answer, DbServer, DbUrl, Dialect, Kind, Param, Value,
 };
 use crate::store::files::legacy_format::parse_token;
+use crate::store::redis::random_owner;
 use crate::store::spec::StoreGiven;
 use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
@@ -64,36 +65,28 @@ const NOTE_TTL_SECS: i64 = 120;
 /// the store runs when the table is missing, and what `wxtoken db-schema`
 /// prints for DBAs who create tables themselves.
 pub fn schema(dialect: Dialect, table: &str) -> String {
-    match dialect {
-        Dialect::Mysql => format!(
-            "CREATE TABLE IF NOT EXISTS {table} (\n\
-            \x20 appid VARCHAR(128) NOT NULL,\n\
-            \x20 kind VARCHAR(32) NOT NULL,\n\
-            \x20 token VARCHAR(2048) NULL,\n\
-            \x20 expires_at BIGINT NOT NULL DEFAULT 0,\n\
-            \x20 fetched_at BIGINT NULL,\n\
-            \x20 lock_owner VARCHAR(64) NULL,\n\
-            \x20 lock_until_ms BIGINT NULL,\n\
-            \x20 note TEXT NULL,\n\
-            \x20 note_until BIGINT NULL,\n\
-            \x20 PRIMARY KEY (appid, kind)\n\
-            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
-        ),
-        Dialect::Postgres => format!(
-            "CREATE TABLE IF NOT EXISTS {table} (\n\
-            \x20 appid VARCHAR(128) NOT NULL,\n\
-            \x20 kind VARCHAR(32) NOT NULL,\n\
-            \x20 token VARCHAR(2048) NULL,\n\
-            \x20 expires_at BIGINT NOT NULL DEFAULT 0,\n\
-            \x20 fetched_at BIGINT NULL,\n\
-            \x20 lock_owner VARCHAR(64) NULL,\n\
-            \x20 lock_until_ms BIGINT NULL,\n\
-            \x20 note TEXT NULL,\n\
-            \x20 note_until BIGINT NULL,\n\
-            \x20 PRIMARY KEY (appid, kind)\n\
-            )"
-        ),
-    }
+    // The columns are the same in both dialects; only the table options
+    // differ.
+    let options = match dialect {
+        // Binary collation: an app id, a token or an owner compares byte for
+        // byte (the default collation ignores case and trailing spaces).
+        Dialect::Mysql => " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        Dialect::Postgres => "",
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} (\n\
+        \x20 appid VARCHAR(128) NOT NULL,\n\
+        \x20 kind VARCHAR(32) NOT NULL,\n\
+        \x20 token VARCHAR(2048) NULL,\n\
+        \x20 expires_at BIGINT NOT NULL DEFAULT 0,\n\
+        \x20 fetched_at BIGINT NULL,\n\
+        \x20 lock_owner VARCHAR(64) NULL,\n\
+        \x20 lock_until_ms BIGINT NULL,\n\
+        \x20 note TEXT NULL,\n\
+        \x20 note_until BIGINT NULL,\n\
+        \x20 PRIMARY KEY (appid, kind)\n\
+        ){options}"
+    )
 }
 
 // ------------------------------------------------------------ the settings
@@ -250,9 +243,12 @@ impl Sql {
     fn new(dialect: Dialect, t: &str) -> Sql {
         // The database's clock, so that the hosts' clocks never matter.
         let (now_ms, now_s) = match dialect {
+            // In UTC, not the session's time zone: UNIX_TIMESTAMP(NOW(3))
+            // would jump by an hour where that zone changes to or from
+            // daylight saving time.
             Dialect::Mysql => (
-                "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)",
-                "UNIX_TIMESTAMP()",
+                "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(6)) DIV 1000)",
+                "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01', UTC_TIMESTAMP(6)) DIV 1000000)",
             ),
             Dialect::Postgres => (
                 "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
@@ -586,30 +582,6 @@ fn read_note(server: &DbServer, sql: &Sql, row: &RowKey) -> Option<String> {
         Ok(Answer::Row(Some(cols))) => cols.first().and_then(Value::text).map(str::to_string),
         _ => None,
     }
-}
-
-/// A lease owner id no other process will pick: 16 bytes from the kernel's
-/// random source, or (should that fail) pid, time and a counter. (The Redis
-/// store has the same; kept apart so the two stores change independently.)
-fn random_owner() -> String {
-    use std::io::Read;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    let mut bytes = [0u8; 16];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .is_ok()
-    {
-        return bytes.iter().map(|b| format!("{b:02x}")).collect();
-    }
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 #[cfg(test)]

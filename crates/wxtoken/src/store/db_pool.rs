@@ -134,7 +134,8 @@ pub(crate) fn mask_db_url(url: &str) -> String {
 /// parameter, `sslmode` (or `ssl-mode`): `disable` (the default), or
 /// `require`, `verify-ca`, `verify-full` (MySQL's `REQUIRED`, `VERIFY_CA`,
 /// `VERIFY_IDENTITY` too), which all use TLS and verify the server's
-/// certificate and name against the system's roots and `WX_CA_FILE`.
+/// certificate and name against `WX_CA_FILE` and public roots (PostgreSQL:
+/// the system's; MySQL: the webpki roots its driver bundles).
 pub(crate) fn parse_url(url: &str) -> std::result::Result<DbUrl, String> {
     let u = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
     let (dialect, default_port) = match u.scheme() {
@@ -261,6 +262,10 @@ pub(crate) enum Answer {
 struct DbErr {
     /// The table does not exist (MySQL 1146, PostgreSQL 42P01).
     missing_table: bool,
+    /// The connection, not the statement, failed (closed, reset, broken),
+    /// on a connection taken from the idle list: the server restarted or
+    /// dropped it while idle. Not a timeout: that is not retried.
+    stale: bool,
     text: String,
 }
 
@@ -277,14 +282,17 @@ impl From<mysql::Error> for DbErr {
         };
         // A socket timeout reads as EAGAIN ("Resource temporarily
         // unavailable"): say what it means.
-        let text = match io {
-            Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                format!("no answer in time (the server is slow or stopped): {e}")
-            }
-            _ => e.to_string(),
+        let timed_out = matches!(
+            io,
+            Some(std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        );
+        let text = match timed_out {
+            true => format!("no answer in time (the server is slow or stopped): {e}"),
+            false => e.to_string(),
         };
         DbErr {
             missing_table,
+            stale: !timed_out && !matches!(&e, mysql::Error::MySqlError(_)),
             text,
         }
     }
@@ -293,6 +301,9 @@ impl From<mysql::Error> for DbErr {
 impl From<tokio_postgres::Error> for DbErr {
     fn from(e: tokio_postgres::Error) -> DbErr {
         let missing_table = e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE);
+        let stale = e.is_closed()
+            || (e.as_db_error().is_none()
+                && std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()));
         // The server's message says what is wrong ("password authentication
         // failed for user ..."); the outer error often says only "db error".
         let text = match e.as_db_error() {
@@ -311,6 +322,7 @@ impl From<tokio_postgres::Error> for DbErr {
         };
         DbErr {
             missing_table,
+            stale,
             text,
         }
     }
@@ -320,6 +332,7 @@ impl DbErr {
     fn other(text: impl Into<String>) -> DbErr {
         DbErr {
             missing_table: false,
+            stale: false,
             text: text.into(),
         }
     }
@@ -441,10 +454,10 @@ impl DbServer {
         params: &[Param],
         create: &str,
     ) -> Result<Answer> {
-        match self.run_once(kind, sql, params) {
+        match self.run_fresh(kind, sql, params) {
             Err(e) if e.missing_table => {
-                let created = self.run_once(Kind::Exec, create, &[]);
-                match self.run_once(kind, sql, params) {
+                let created = self.run_fresh(Kind::Exec, create, &[]);
+                match self.run_fresh(kind, sql, params) {
                     Err(again) if again.missing_table => {
                         let why = match created {
                             Err(c) => c.text,
@@ -477,6 +490,31 @@ impl DbServer {
         }
     }
 
+    /// `run_once`, and once more on a new connection if an idle one turned
+    /// out dead. The other idle connections are dropped too: what killed
+    /// one (a restart, a failover, an idle timeout) most likely killed them
+    /// all, and each would otherwise fail one caller.
+    fn run_fresh(
+        &self,
+        kind: Kind,
+        sql: &str,
+        params: &[Param],
+    ) -> std::result::Result<Answer, DbErr> {
+        match self.run_once(kind, sql, params) {
+            Err(e) if e.stale => {
+                let pool = self.pool.get();
+                let mut slots = pool.state.lock().unwrap_or_else(|p| p.into_inner());
+                let dropped = std::mem::take(&mut slots.idle);
+                slots.open = slots.open.saturating_sub(dropped.len());
+                drop(slots);
+                pool.freed.notify_all();
+                drop(dropped);
+                self.run_once(kind, sql, params)
+            }
+            other => other,
+        }
+    }
+
     fn run_once(
         &self,
         kind: Kind,
@@ -485,11 +523,24 @@ impl DbServer {
     ) -> std::result::Result<Answer, DbErr> {
         let pool = self.pool.get();
         let idle = self.take(&pool)?;
+        let reused = idle.is_some();
+        self.run_on(&pool, idle, kind, sql, params)
+            .map_err(|e| DbErr {
+                stale: e.stale && reused,
+                ..e
+            })
+    }
+
+    fn run_on(
+        &self,
+        pool: &Pool,
+        idle: Option<Conn>,
+        kind: Kind,
+        sql: &str,
+        params: &[Param],
+    ) -> std::result::Result<Answer, DbErr> {
         // From here the slot is the guard's: freed however this ends.
-        let mut slot = Slot {
-            pool: &pool,
-            con: None,
-        };
+        let mut slot = Slot { pool, con: None };
         match self.url.dialect {
             Dialect::Mysql => {
                 let mut con = match idle {
@@ -505,7 +556,7 @@ impl DbServer {
                     Some(Conn::Postgres(c)) => Some(c),
                     _ => None,
                 };
-                let (con, answer) = self.postgres_run(&pool, idle, kind, sql, params);
+                let (con, answer) = self.postgres_run(pool, idle, kind, sql, params);
                 slot.con = con.map(Conn::Postgres);
                 answer
             }

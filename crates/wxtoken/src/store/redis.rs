@@ -397,9 +397,10 @@ fn read_note(conn: &RedisServer, keys: &Keys) -> Option<String> {
     .flatten()
 }
 
-/// A lock owner id no other process will pick: 16 bytes from the kernel's
+/// A lock owner id no other process will pick (the database store's lease
+/// owners too): 16 bytes from the kernel's
 /// random source, or (should that fail) pid, time and a counter.
-fn random_owner() -> String {
+pub(crate) fn random_owner() -> String {
     use std::io::Read;
     use std::sync::atomic::{AtomicU64, Ordering};
     let mut bytes = [0u8; 16];
