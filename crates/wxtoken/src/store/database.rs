@@ -36,9 +36,7 @@
 //! memo work as in the Redis store: see [`RECHECK_INTERVAL`].
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use arc_swap::ArcSwapOption;
+use std::time::Duration;
 
 use crate::cached::Cached;
 use crate::credential::Credential;
@@ -49,6 +47,7 @@ use crate::store::db_pool::{
     mask_db_url, parse_url, Answer, DbServer, DbUrl, Dialect, Kind, Param, Value,
 };
 use crate::store::files::legacy_format::parse_token;
+use crate::store::memo::{unix_now, Memo};
 use crate::store::redis::random_owner;
 use crate::store::spec::StoreGiven;
 use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
@@ -56,7 +55,7 @@ use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 /// How long a process serves what it last read before asking the database
 /// again (as with Redis: another host's refresh retires the old token only
 /// five minutes later).
-pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
+pub use crate::store::memo::RECHECK_INTERVAL;
 /// How long a failure note outlives the refresh that wrote it: longer than
 /// any back-off window.
 const NOTE_TTL_SECS: i64 = 120;
@@ -328,7 +327,7 @@ pub(crate) struct DatabaseStore {
     row: RowKey,
     lock_ttl: Duration,
     /// What this process last read, and when (lock-free, fork-safe).
-    memo: ArcSwapOption<(Cached, Instant)>,
+    memo: Memo,
 }
 
 impl std::fmt::Debug for DatabaseStore {
@@ -362,13 +361,8 @@ impl DatabaseStore {
                 kind: credential.key(),
             },
             lock_ttl: http_timeout + Duration::from_secs(2),
-            memo: ArcSwapOption::empty(),
+            memo: Memo::default(),
         }
-    }
-
-    fn remember(&self, cached: Option<Cached>) {
-        self.memo
-            .store(cached.map(|c| Arc::new((c, Instant::now()))));
     }
 
     fn read(&self) -> Result<Option<Cached>> {
@@ -392,7 +386,7 @@ impl DatabaseStore {
                     .map(|t| t as u64),
             })
         });
-        self.remember(cached.clone());
+        self.memo.remember(cached.clone());
         Ok(cached)
     }
 
@@ -408,36 +402,16 @@ impl DatabaseStore {
     }
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl TokenStore for DatabaseStore {
     fn load(&self) -> Result<Option<Cached>> {
-        if let Some((c, at)) = self.memo.load().as_deref() {
-            if at.elapsed() < RECHECK_INTERVAL {
-                return Ok(Some(c.clone()));
-            }
+        match self.memo.fresh() {
+            Some(c) => Ok(Some(c)),
+            None => self.reload(),
         }
-        self.reload()
     }
 
     fn reload(&self) -> Result<Option<Cached>> {
-        match self.read() {
-            Ok(c) => Ok(c),
-            // The database is down or slow: a token read before that still
-            // works, and serving it beats failing every request. Look again
-            // only after another interval.
-            Err(e) => match self.memo.load_full().as_deref() {
-                Some((c, _)) if c.is_valid(unix_now()) => {
-                    self.remember(Some(c.clone()));
-                    Ok(Some(c.clone()))
-                }
-                _ => Err(e),
-            },
-        }
+        self.memo.or_still_valid(self.read())
     }
 
     fn try_lock(&self) -> Result<LockOutcome> {
@@ -483,7 +457,7 @@ impl TokenStore for DatabaseStore {
         params.extend(values.iter().cloned());
         params.extend(values);
         self.affected("write to", &self.sql.save, &params)?;
-        self.remember(Some(cached.clone()));
+        self.memo.remember(Some(cached.clone()));
         Ok(())
     }
 
@@ -494,12 +468,7 @@ impl TokenStore for DatabaseStore {
             &self.sql.invalidate,
             &[app, kind, Param::Text(failed.to_string())],
         )?;
-        // Only if it still holds the failed token: a concurrent read may
-        // have brought a newer one.
-        let seen = self.memo.load_full();
-        if seen.as_deref().is_some_and(|(c, _)| c.token == failed) {
-            self.memo.compare_and_swap(&seen, None);
-        }
+        self.memo.forget(failed);
         Ok(dropped > 0)
     }
 

@@ -20,6 +20,7 @@
 pub(crate) mod database;
 pub(crate) mod db_pool;
 pub(crate) mod files;
+pub(crate) mod memo;
 pub(crate) mod redis;
 pub(crate) mod redis_pool;
 pub(crate) mod redis_url;

@@ -51,19 +51,19 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwapOption;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::cached::Cached;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
 use crate::store::files::legacy_format::{parse_expiry, parse_token};
+use crate::store::memo::{unix_now, Memo};
 use crate::store::redis_pool::RedisServer;
 use crate::store::spec::RedisSpec;
 use crate::store::{LockOutcome, StoreInfo, StoreLock, TokenStore};
 
 /// How long a process serves what it last read before asking Redis again.
-pub const RECHECK_INTERVAL: Duration = Duration::from_secs(1);
+pub use crate::store::memo::RECHECK_INTERVAL;
 /// How long a failure note outlives the refresh that wrote it: longer than
 /// any back-off window.
 const NOTE_TTL_SECS: u64 = 120;
@@ -105,7 +105,7 @@ pub(crate) struct RedisStore {
     lock_ttl: Duration,
     /// What this process last read, and when. An `arc-swap` cell: a hit
     /// takes no lock, so none can be inherited held across a fork.
-    memo: ArcSwapOption<(Cached, Instant)>,
+    memo: Memo,
     /// The user was seen to be allowed the commands a refresh needs.
     permitted: std::sync::atomic::AtomicBool,
 }
@@ -139,7 +139,7 @@ impl RedisStore {
             ),
             keys: Keys::new(spec.key(appid, credential)),
             lock_ttl: http_timeout + Duration::from_secs(2),
-            memo: ArcSwapOption::empty(),
+            memo: Memo::default(),
             permitted: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -202,11 +202,6 @@ impl RedisStore {
         Ok(())
     }
 
-    fn remember(&self, cached: Option<Cached>) {
-        self.memo
-            .store(cached.map(|c| Arc::new((c, Instant::now()))));
-    }
-
     fn read(&self) -> Result<Option<Cached>> {
         let keys = [
             &self.keys.token,
@@ -222,43 +217,21 @@ impl RedisStore {
             expires_at: expiry.as_deref().map_or(0, parse_expiry),
             written_at: fetched.as_deref().map(parse_expiry).filter(|&t| t > 0),
         });
-        self.remember(cached.clone());
+        self.memo.remember(cached.clone());
         Ok(cached)
     }
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl TokenStore for RedisStore {
     fn load(&self) -> Result<Option<Cached>> {
-        if let Some((c, at)) = self.memo.load().as_deref() {
-            if at.elapsed() < RECHECK_INTERVAL {
-                return Ok(Some(c.clone()));
-            }
+        match self.memo.fresh() {
+            Some(c) => Ok(Some(c)),
+            None => self.reload(),
         }
-        self.reload()
     }
 
     fn reload(&self) -> Result<Option<Cached>> {
-        match self.read() {
-            Ok(c) => Ok(c),
-            Err(e) => {
-                // Redis is down or slow: a token read before that still
-                // works, and serving it beats failing every request. Look
-                // again only after another interval.
-                match self.memo.load_full().as_deref() {
-                    Some((c, _)) if c.is_valid(unix_now()) => {
-                        self.remember(Some(c.clone()));
-                        Ok(Some(c.clone()))
-                    }
-                    _ => Err(e),
-                }
-            }
-        }
+        self.memo.or_still_valid(self.read())
     }
 
     fn try_lock(&self) -> Result<LockOutcome> {
@@ -310,7 +283,7 @@ impl TokenStore for RedisStore {
                 .invoke::<i64>(c)
                 .map(drop)
         })?;
-        self.remember(Some(cached.clone()));
+        self.memo.remember(Some(cached.clone()));
         Ok(())
     }
 
@@ -323,12 +296,7 @@ impl TokenStore for RedisStore {
                 .arg(failed)
                 .invoke(c)
         })?;
-        // Only if it still holds the failed token: a concurrent read may
-        // have brought a newer one.
-        let seen = self.memo.load_full();
-        if seen.as_deref().is_some_and(|(c, _)| c.token == failed) {
-            self.memo.compare_and_swap(&seen, None);
-        }
+        self.memo.forget(failed);
         Ok(dropped > 0)
     }
 
